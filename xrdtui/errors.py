@@ -1,0 +1,36 @@
+"""The error types users see.
+
+Every error a user can cause (bad file, bad config, bad structure, NaN parameters) is raised as a
+subclass of :class:`XrdtuiError` with a one-line message. The CLI turns these into ``error: <message>``
+and a documented non-zero exit code; it never prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+
+class XrdtuiError(Exception):
+    """Base class: a user-facing failure with a one-line message."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        # Keep messages on one line whatever the caller passed.
+        super().__init__(" ".join(str(message).split()))
+
+
+class InputError(XrdtuiError):
+    """Bad structure input: malformed CIF/JSON, unknown element, degenerate cell, NaN values."""
+
+    exit_code = 2
+
+
+class ConfigError(XrdtuiError):
+    """Bad experiment configuration (TOML) or bad command-line values."""
+
+    exit_code = 3
+
+
+class StoreError(XrdtuiError):
+    """Missing, corrupt, foreign or newer-schema HDF5 store, or an unknown path inside one."""
+
+    exit_code = 4
