@@ -3,6 +3,9 @@
 Every error a user can cause (bad file, bad config, bad structure, NaN parameters) is raised as a
 subclass of :class:`XrdtuiError` with a one-line message. The CLI turns these into ``error: <message>``
 and a documented non-zero exit code; it never prints a traceback for them.
+
+Exit codes: 0 success, 1 other xrdtui error, 2 command-line usage error (Typer/Click), 3 bad structure
+input, 4 bad configuration, 5 store problem, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -21,16 +24,16 @@ class XrdtuiError(Exception):
 class InputError(XrdtuiError):
     """Bad structure input: malformed CIF/JSON, unknown element, degenerate cell, NaN values."""
 
-    exit_code = 2
+    exit_code = 3
 
 
 class ConfigError(XrdtuiError):
     """Bad experiment configuration (TOML) or bad command-line values."""
 
-    exit_code = 3
+    exit_code = 4
 
 
 class StoreError(XrdtuiError):
     """Missing, corrupt, foreign or newer-schema HDF5 store, or an unknown path inside one."""
 
-    exit_code = 4
+    exit_code = 5

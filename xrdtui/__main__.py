@@ -1,0 +1,5 @@
+"""``python -m xrdtui`` is the ``xrdtui`` command (used to start detached sweeps from the app)."""
+
+from xrdtui.cli.main import main
+
+main()

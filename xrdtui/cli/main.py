@@ -1,0 +1,90 @@
+"""The ``xrdtui`` command: the TUI with no arguments, headless sub-commands otherwise.
+
+Start-up stays fast over SSH: this module imports only typer/rich at load time; each command imports the
+engine (torch, pymatgen), the store (h5py) or the app (textual) when it runs.
+
+Exit codes: 0 success, 1 other xrdtui error, 2 usage error, 3 bad structure input, 4 bad configuration,
+5 store problem (missing, corrupt, foreign, newer schema), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from xrdtui.errors import XrdtuiError
+
+DEFAULT_STORE_DIR = Path("store")
+
+app = typer.Typer(
+    name="xrdtui",
+    help="Recover crystal structures from powder XRD by gradient descent; sweeps, landscapes and a TUI to watch them.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+HEADLESS_HINT = """\
+xrdtui: no terminal attached, so the TUI was not started. Headless commands:
+  xrdtui run [CONFIG] [--resume] [--workers N] [--scheduler ADDR]   run a sweep (default: the built-in quick preset)
+  xrdtui status STORE                                               progress of a live or finished sweep
+  xrdtui ls STORE | xrdtui show STORE PATH                          browse a stored campaign
+  xrdtui export STORE -o FILE.csv [--wide|--trajectories]           tidy CSV export
+  xrdtui landscape STRUCTURE --params a,c -o STORE                  loss landscape slice
+  xrdtui figure KIND STORE -o FILE.png                              publication figures
+Run 'xrdtui --help' for all options."""
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    """With no command, open the TUI on ./store (or print a hint when there is no terminal)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        typer.echo(HEADLESS_HINT)
+        raise typer.Exit(0)
+    from xrdtui.views.launch import launch_app
+
+    launch_app(DEFAULT_STORE_DIR)
+
+
+def _register_commands() -> None:
+    # Each module adds its commands to ``app``; they import heavy libraries only inside the commands.
+    from xrdtui.cli import inspect_cmds, run_cmds, tui_cmds  # noqa: F401
+
+    try:
+        from xrdtui.cli import figure_cmds, landscape_cmds  # noqa: F401
+    except ImportError:  # optional pieces still under construction never break the CLI
+        pass
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point: run the app and turn user errors into one line and an exit code."""
+    _register_commands()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except XrdtuiError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors and aborts arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            _fail("aborted", 130)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
