@@ -1,0 +1,140 @@
+"""Pattern losses and similarities: the single home of their formulas, and a registry for plug-ins.
+
+Each loss maps pred [B, M] and target [M] or [B, M] (intensities on the same 2-theta grid, arbitrary
+units, non-negative) to per-member values [B]; lower is better. ``similarity(name, pred, target)``
+gives the matching similarity [B]; higher is better.
+
+Built-in losses (x = target, x^ = pred, sums over the M grid points):
+- "cosine": L = -cos(x^, x) = -<x^, x> / (|x^| |x|); similarity cos(x^, x) in [-1, 1] (in [0, 1] for
+  non-negative patterns). Norms are clamped at 1e-12 so an all-zero pattern gives L = 0 with finite grads.
+- "mse": L = (1/M) sum (x^ - x)^2, in squared intensity units; similarity = -mse (so higher is better,
+  0 for identical patterns).
+- "entropy": negative spectral-entropy similarity. With p = x / sum x and q = x^ / sum x^
+  (each pattern sum-normalised after clipping negatives to 0) and S(p) = -sum p ln p (nats),
+  similarity = 1 - (2 S((p + q)/2) - S(p) - S(q)) / ln 4, in [0, 1] (1 identical, 0 disjoint support;
+  the bracket is twice the Jensen-Shannon divergence); L = -similarity. ln p is evaluated as
+  ln(max(p, tiny)) so that 0 ln 0 = 0 and the gradient stays finite at empty bins.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from xrdtui.errors import ConfigError
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+_NORM_EPS = 1e-12  # clamp for norms and sums: keeps all-zero patterns finite
+
+
+def _pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check shapes and broadcast target [M] or [B, M] against pred [B, M] (target cast to pred's dtype)."""
+    if pred.ndim != 2:
+        raise ValueError(f"pred must have shape [B, M], got {tuple(pred.shape)}")
+    target = torch.as_tensor(target, dtype=pred.dtype, device=pred.device)
+    if target.ndim == 1:
+        target = target.unsqueeze(0)
+    if target.ndim != 2 or target.shape[-1] != pred.shape[-1] or target.shape[0] not in (1, pred.shape[0]):
+        raise ValueError(f"target shape {tuple(target.shape)} does not fit pred shape {tuple(pred.shape)}")
+    return pred, target.expand_as(pred)
+
+
+def cosine_similarity(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """cos(x^, x) = <x^, x> / (|x^| |x|) per member [B]; norms clamped at 1e-12."""
+    pred, target = _pair(pred, target)
+    dot = (pred * target).sum(-1)
+    sq = (pred * pred).sum(-1).clamp_min(_NORM_EPS**2) * (target * target).sum(-1).clamp_min(_NORM_EPS**2)
+    return dot / torch.sqrt(sq)
+
+
+def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Negative cosine similarity, -cos(x^, x), per member [B]; -1 for identical patterns."""
+    return -cosine_similarity(pred, target)
+
+
+def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error (1/M) sum (x^ - x)^2 per member [B] (squared intensity units)."""
+    pred, target = _pair(pred, target)
+    return ((pred - target) ** 2).mean(-1)
+
+
+def mse_similarity(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """-mse per member [B]: 0 for identical patterns, negative otherwise."""
+    return -mse_loss(pred, target)
+
+
+def spectral_entropy(p: torch.Tensor) -> torch.Tensor:
+    """S(p) = -sum p ln p over the last axis (nats), with ln p -> ln(max(p, tiny)) so 0 ln 0 = 0."""
+    tiny = torch.finfo(p.dtype).tiny
+    return -(p * torch.log(p.clamp_min(tiny))).sum(-1)
+
+
+def _sum_normalise(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp_min(0.0)  # intensities are physical: numerical ringing below 0 is dropped
+    return x / x.sum(-1, keepdim=True).clamp_min(_NORM_EPS)
+
+
+def entropy_similarity(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Spectral-entropy similarity 1 - (2 S((p+q)/2) - S(p) - S(q)) / ln 4 per member [B], in [0, 1]."""
+    pred, target = _pair(pred, target)
+    q, p = _sum_normalise(pred), _sum_normalise(target)
+    bracket = 2.0 * spectral_entropy(0.5 * (p + q)) - spectral_entropy(p) - spectral_entropy(q)
+    return 1.0 - bracket / math.log(4.0)
+
+
+def entropy_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Negative spectral-entropy similarity per member [B]; -1 for identical patterns, 0 for disjoint."""
+    return -entropy_similarity(pred, target)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A named loss (lower is better) and its similarity (higher is better); calling it is the loss."""
+
+    name: str
+    loss: LossFn
+    similarity: LossFn
+    description: str = ""
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(pred, target)
+
+
+LOSSES: dict[str, LossSpec] = {}
+
+
+def register_loss(name: str, fn: LossFn, similarity_fn: LossFn | None = None, description: str = "",
+                  *, replace: bool = False) -> LossSpec:
+    """Add a loss to the registry. Without ``similarity_fn`` the similarity is -loss."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"loss name must be a non-empty identifier, got {name!r}")
+    if name in LOSSES and not replace:
+        raise ConfigError(f"loss {name!r} is already registered")
+    if similarity_fn is None:
+        def similarity_fn(pred, target, _fn=fn):
+            return -_fn(pred, target)
+    spec = LossSpec(name, fn, similarity_fn, description or (fn.__doc__ or "").strip().split("\n")[0])
+    LOSSES[name] = spec
+    return spec
+
+
+def get_loss(name: str) -> LossSpec:
+    """The registered loss ``name`` (a callable LossSpec); ConfigError when unknown."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ConfigError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}") from None
+
+
+def similarity(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The similarity [B] that belongs to loss ``name`` (cosine: cos; mse: -mse; entropy: entropy similarity)."""
+    return get_loss(name).similarity(pred, target)
+
+
+register_loss("cosine", cosine_loss, cosine_similarity, "negative cosine similarity")
+register_loss("mse", mse_loss, mse_similarity, "mean squared error")
+register_loss("entropy", entropy_loss, entropy_similarity, "negative spectral-entropy similarity")
