@@ -1,0 +1,407 @@
+"""Projected gradient descent that recovers a structure's parameters from its powder pattern.
+
+One call optimises every distortion of one structure as a single batch::
+
+    theta^{k+1} = P(theta^k - step_k(grad L(theta^k)))
+
+where ``L`` is a per-member XRD loss between the simulated pattern of ``theta`` and the target
+pattern, ``P`` the crystal-family projection (:func:`xrdtui.engine.projectors.project`, or the
+identity) and ``step_k`` the update rule (:class:`OptimizerSettings`):
+
+* ``gd``        step = lr * g
+* ``momentum``  v <- mu v + g,  step = lr * v                                   (heavy ball)
+* ``adam``      m <- b1 m + (1-b1) g,  v <- b2 v + (1-b2) g^2,
+                step = lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)        (Kingma & Ba 2015)
+
+Lengths (angstrom), angles (degrees) and fractional coordinates have different scales, so each has
+its own learning rate: for ``adam`` the lr is roughly the step in the parameter's own unit; for
+``gd``/``momentum`` it has units of (unit^2 / loss). The lr can decay with a cosine schedule
+``lr_k = lr * (f + (1 - f) * (1 + cos(pi k / max_steps)) / 2)`` with ``f = lr_floor``.
+
+Members stop independently: when ``|L^k - L^{k-1}| < tol`` for ``patience`` consecutive steps
+(converged), at ``max_steps``, or when they fail (non-finite parameters, a degenerate cell, a cell the
+simulator cannot represent, a non-finite loss). A stopped member is frozen: its row in the batch is
+fed a safe stand-in so a NaN cannot reach the other members' gradients, and its trajectory repeats
+its last values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from xrdtui.errors import ConfigError, InputError
+
+MODES = ("free", "projected", "free-from-projected-init")
+METHODS = ("gd", "momentum", "adam")
+SCHEDULES = ("constant", "cosine")
+OPTIMISE_CHOICES = ("lattice", "coords")
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Update rule, step sizes and stopping criterion of :func:`recover`.
+
+    lr_length: step for a, b, c (angstrom per step for adam; angstrom^2 per loss unit for gd/momentum).
+    lr_angle: step for alpha, beta, gamma (degrees, same convention).
+    lr_coords: step for fractional coordinates (fraction of the cell, same convention).
+    max_steps: the most update steps; tol / patience: stop a member after ``patience`` consecutive
+    steps whose loss change is below ``tol`` (``tol=0`` disables it).
+    schedule: "constant" or "cosine" decay of every lr towards ``lr_floor * lr`` at ``max_steps``.
+    callback_every: call ``callback(step, loss[B])`` every this many steps (and at the end).
+    """
+
+    method: str = "adam"
+    lr_length: float = 0.01
+    lr_angle: float = 0.1
+    lr_coords: float = 0.002
+    max_steps: int = 300
+    tol: float = 1e-7
+    patience: int = 10
+    schedule: str = "cosine"
+    lr_floor: float = 0.01
+    momentum: float = 0.9
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    callback_every: int = 10
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown optimiser method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown lr schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        for name in ("lr_length", "lr_angle", "lr_coords"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a finite non-negative number, got {value}")
+        if int(self.max_steps) != self.max_steps or self.max_steps < 0:
+            raise ConfigError(f"max_steps must be a non-negative integer, got {self.max_steps}")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        if not (self.tol >= 0):
+            raise ConfigError(f"tol must be >= 0, got {self.tol}")
+        if not (0 <= self.lr_floor <= 1):
+            raise ConfigError(f"lr_floor must be in [0, 1], got {self.lr_floor}")
+        if self.callback_every < 1:
+            raise ConfigError(f"callback_every must be >= 1, got {self.callback_every}")
+
+    def lr_factor(self, step: int) -> float:
+        """Schedule multiplier at update ``step`` (0-based): 1 for constant, cosine decay otherwise."""
+        if self.schedule == "constant" or self.max_steps <= 1:
+            return 1.0
+        cos = 0.5 * (1.0 + math.cos(math.pi * step / self.max_steps))
+        return self.lr_floor + (1.0 - self.lr_floor) * cos
+
+
+@dataclass
+class Trajectory:
+    """Everything one batched recovery did, as numpy arrays.
+
+    T = the number of update steps the longest-running member took; row 0 is the starting point
+    (the initial guess, projected in the projected modes) and row k the parameters after k updates.
+    Members that stopped earlier repeat their last row. Failed members carry NaN losses from the
+    step they failed at.
+    """
+
+    loss: np.ndarray            # [T+1, B]
+    lattice: np.ndarray         # [T+1, B, 6]
+    frac: np.ndarray | None     # [T+1, B, N, 3] when coordinates were optimised, else None
+    n_steps: np.ndarray         # [B] int: updates taken before stopping (or failing)
+    converged: np.ndarray       # [B] bool: stopped by the tol/patience criterion
+    failed: np.ndarray          # [B] bool
+    reasons: list[str]          # [B]: "" unless failed
+    final_lattice: np.ndarray   # [B, 6]
+    final_frac: np.ndarray      # [B, N, 3] (the initial coordinates when they were not optimised)
+    final_loss: np.ndarray      # [B]
+    mode: str = "free"
+    optimise: tuple[str, ...] = ("lattice",)
+    settings: OptimizerSettings = field(default_factory=OptimizerSettings)
+
+    @property
+    def n_members(self) -> int:
+        return self.loss.shape[1]
+
+
+def resolve_loss(loss) -> Callable:
+    """A loss name from the registry (xrdtui.engine.losses) or a callable (pred[B,M], target) -> [B]."""
+    if callable(loss):
+        return loss
+    from xrdtui.engine.losses import get_loss
+
+    return get_loss(str(loss))  # a callable LossSpec; ConfigError when unknown
+
+
+def _check_optimise(optimise) -> tuple[str, ...]:
+    if isinstance(optimise, str):
+        optimise = (optimise,)
+    optimise = tuple(dict.fromkeys(optimise))
+    if not optimise or any(o not in OPTIMISE_CHOICES for o in optimise):
+        raise ConfigError(f"optimise must name 'lattice' and/or 'coords', got {optimise!r}")
+    return optimise
+
+
+def _invalid(sim, lattice: torch.Tensor, frac: torch.Tensor | None) -> tuple[torch.Tensor, list[str]]:
+    """Members that cannot be simulated: non-finite values, or what the simulator itself rejects."""
+    bad = ~torch.isfinite(lattice).all(dim=-1)
+    why = ["non-finite lattice parameters" if b else "" for b in bad.tolist()]
+    if frac is not None:
+        bad_frac = ~torch.isfinite(frac).flatten(1).all(dim=-1)
+        for i in torch.nonzero(bad_frac & ~bad).flatten().tolist():
+            why[i] = "non-finite fractional coordinates"
+        bad = bad | bad_frac
+    check = getattr(sim, "invalid_members", None)
+    if check is not None:
+        ok = ~bad
+        # Only ask about finite members; the simulator decides what a degenerate / out-of-margin cell is.
+        safe_lat = torch.where(ok[:, None], lattice, lattice.new_ones(()))
+        safe_frac = None if frac is None else torch.where(ok[:, None, None], frac, frac.new_zeros(()))
+        sim_bad = check(safe_lat, safe_frac) if safe_frac is not None else check(safe_lat)
+        sim_bad = torch.as_tensor(sim_bad, dtype=torch.bool, device=lattice.device) & ok
+        for i in torch.nonzero(sim_bad).flatten().tolist():
+            why[i] = _sim_reason(sim, lattice[i : i + 1], None if frac is None else frac[i : i + 1])
+        bad = bad | sim_bad
+    return bad, why
+
+
+def _sim_reason(sim, lattice, frac) -> str:
+    """The simulator's own one-line message for a rejected member, when it gives one."""
+    describe = getattr(sim, "invalid_reason", None)
+    if describe is not None:
+        try:
+            return str(describe(lattice, frac)[0])
+        except Exception:  # a best-effort message only
+            pass
+    try:
+        sim.pattern(lattice, frac)
+    except InputError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
+        return f"{type(exc).__name__}: {exc}"
+    return "cell rejected by the simulator (degenerate or outside its enumeration margin)"
+
+
+class _Rule:
+    """Per-element update rule with per-element learning rates; frozen members never move."""
+
+    def __init__(self, settings: OptimizerSettings, lr: torch.Tensor):
+        self.s = settings
+        self.lr = lr
+        self.t = 0
+        self.m = None
+        self.v = None
+
+    def step(self, grad: torch.Tensor, factor: float) -> torch.Tensor:
+        s = self.s
+        if self.m is None:
+            self.m = torch.zeros_like(grad)
+            self.v = torch.zeros_like(grad)
+        lr = self.lr * factor
+        if s.method == "gd":
+            return lr * grad
+        if s.method == "momentum":
+            self.m.mul_(s.momentum).add_(grad)
+            return lr * self.m
+        self.t += 1
+        b1, b2 = s.betas
+        self.m.mul_(b1).add_((1 - b1) * grad)
+        self.v.mul_(b2).add_((1 - b2) * grad * grad)
+        m_hat = self.m / (1 - b1**self.t)
+        v_hat = self.v / (1 - b2**self.t)
+        return lr * m_hat / (v_hat.sqrt() + s.eps)
+
+
+def _as_tensor(x, dtype, device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=dtype, device=device)
+
+
+def recover(
+    sim,
+    target,
+    init_lattice,
+    init_frac=None,
+    loss="cosine",
+    mode: str = "free",
+    family: str | None = None,
+    optimise: Sequence[str] | str = ("lattice",),
+    settings: OptimizerSettings | None = None,
+    callback: Callable[[int, np.ndarray], None] | None = None,
+    lattice_mask: Sequence[bool] | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Trajectory:
+    """Recover lattice parameters and/or fractional coordinates of B guesses from one target pattern.
+
+    sim: an ``XRDSimulator`` (anything with ``pattern(lattice[B,6], frac[B,N,3] or None) -> [B,M]``).
+    target: the target pattern [M] (or [B, M]). init_lattice: [B, 6] (angstrom, degrees).
+    init_frac: [B, N, 3] or None (the simulator's template coordinates).
+    loss: a registry name ("cosine", "mse", "entropy") or a callable (pred, target) -> [B].
+    mode: "free", "projected" (P at the start and after every step) or "free-from-projected-init".
+    family: the crystal family P projects onto (required by the projected modes).
+    optimise: which of "lattice" and "coords" move; the other stays at its initial value.
+    lattice_mask: optional [6] booleans; lattice parameters marked False never take a gradient step
+        (they may still move through P) — used for 2-D landscape slices.
+    callback: ``callback(step, loss[B])`` every ``settings.callback_every`` steps and at the end.
+    """
+    settings = settings or OptimizerSettings()
+    optimise = _check_optimise(optimise)
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode != "free" and not family:
+        raise ConfigError(f"mode {mode!r} needs the crystal family to project onto")
+    loss_fn = resolve_loss(loss)
+    device = getattr(sim, "device", "cpu")
+
+    lattice = _as_tensor(init_lattice, dtype, device).clone()
+    if lattice.ndim != 2 or lattice.shape[-1] != 6:
+        raise InputError(f"initial lattice must have shape [B, 6], got {tuple(lattice.shape)}")
+    n_batch = lattice.shape[0]
+    frac = None if init_frac is None else _as_tensor(init_frac, dtype, device).clone()
+    if frac is not None and (frac.ndim != 3 or frac.shape[0] != n_batch or frac.shape[-1] != 3):
+        raise InputError(f"initial coordinates must have shape [B, N, 3] with B={n_batch}, got {tuple(frac.shape)}")
+    if "coords" in optimise and frac is None:
+        template = getattr(sim, "frac", None)
+        if template is None:
+            raise InputError("optimising coordinates needs initial coordinates")
+        frac = _as_tensor(template, dtype, device).expand(n_batch, -1, -1).clone()
+    if frac is not None:
+        frac = torch.remainder(frac, 1.0)  # the [0, 1) convention; patterns are periodic in x
+    target_t = _as_tensor(target, torch.float32, device)
+
+    project = None
+    if mode != "free":
+        from xrdtui.engine.projectors import project as _project
+
+        def project(p):
+            return _project(p, family)
+
+        with torch.no_grad():
+            lattice = project(lattice).to(dtype)
+
+    mask6 = torch.ones(6, dtype=dtype, device=device)
+    if lattice_mask is not None:
+        mask6 = torch.as_tensor(list(lattice_mask), dtype=dtype, device=device)
+        if mask6.shape != (6,):
+            raise ConfigError("lattice_mask must have six entries")
+    lr6 = torch.tensor([settings.lr_length] * 3 + [settings.lr_angle] * 3, dtype=dtype, device=device)
+    lat_rule = _Rule(settings, (lr6 * mask6).expand(n_batch, 6)) if "lattice" in optimise else None
+    frac_rule = _Rule(settings, torch.full_like(frac, settings.lr_coords)) if "coords" in optimise else None
+
+    failed = torch.zeros(n_batch, dtype=torch.bool, device=device)
+    stopped = torch.zeros(n_batch, dtype=torch.bool, device=device)
+    converged = torch.zeros(n_batch, dtype=torch.bool, device=device)
+    n_steps = torch.full((n_batch,), settings.max_steps, dtype=torch.long, device=device)
+    reasons = [""] * n_batch
+    quiet = torch.zeros(n_batch, dtype=torch.long, device=device)
+    nan = torch.tensor(float("nan"), dtype=dtype, device=device)
+
+    hist_loss, hist_lat, hist_frac = [], [], []
+    keep_frac = "coords" in optimise
+
+    def stop(which: torch.Tensor, at: int):
+        nonlocal n_steps, stopped
+        n_steps = torch.where(which & ~stopped, torch.full_like(n_steps, at), n_steps)
+        stopped = stopped | which
+
+    step = 0
+    while True:
+        frozen = stopped.clone()
+        with torch.no_grad():
+            # 1. Fail members that cannot be simulated, before they enter the batch.
+            bad, why = _invalid(sim, lattice, frac)
+            newly = bad & ~stopped
+            for i in torch.nonzero(newly).flatten().tolist():
+                reasons[i] = f"{why[i]} at step {step}"
+            failed |= newly
+            stop(newly, step)
+
+        # 2. Forward (and backward) over the batch; failed rows get a copy of a live row as a harmless
+        #    stand-in and are left out of the summed loss, so NaN never reaches the others' gradients.
+        live = torch.nonzero(~failed).flatten()
+        need_grad = bool((~stopped).any()) and step < settings.max_steps
+        if live.numel():
+            donor = live[0]
+            lat_in = torch.where(failed[:, None], lattice[donor], lattice).detach()
+            frac_in = None if frac is None else torch.where(failed[:, None, None], frac[donor], frac).detach()
+            if lat_rule is not None and need_grad:
+                lat_in.requires_grad_(True)
+            if frac_rule is not None and need_grad:
+                frac_in.requires_grad_(True)
+            with torch.set_grad_enabled(need_grad):
+                values = loss_fn(sim.pattern(lat_in, frac_in), target_t)
+                if need_grad:
+                    use = torch.isfinite(values) & ~stopped
+                    torch.where(use, values, values.new_zeros(())).sum().backward()
+            values = values.detach().to(dtype)
+        else:
+            values = torch.full((n_batch,), float("nan"), dtype=dtype, device=device)
+
+        with torch.no_grad():
+            # 3. A non-finite loss fails the member now.
+            nonfinite = ~torch.isfinite(values) & ~stopped
+            for i in torch.nonzero(nonfinite).flatten().tolist():
+                reasons[i] = f"non-finite loss at step {step}"
+            failed |= nonfinite
+            stop(nonfinite, step)
+
+            # 4. Record; members frozen before this step repeat their previous loss.
+            values = torch.where(failed, nan, values)
+            if hist_loss:
+                values = torch.where(frozen, hist_loss[-1], values)
+            hist_loss.append(values)
+            hist_lat.append(lattice.detach().clone())
+            if keep_frac:
+                hist_frac.append(frac.detach().clone())
+
+            # 5. Convergence: |dL| < tol for `patience` consecutive steps.
+            if len(hist_loss) > 1 and settings.tol > 0:
+                small = (values - hist_loss[-2]).abs() < settings.tol
+                quiet = torch.where(small & ~stopped, quiet + 1, torch.zeros_like(quiet))
+                done = (quiet >= settings.patience) & ~stopped
+                converged |= done
+                stop(done, step)
+
+            finished = step >= settings.max_steps or bool(stopped.all())
+            if callback is not None and (step % settings.callback_every == 0 or finished):
+                callback(step, values.cpu().numpy().copy())
+            if finished:
+                break
+
+            # 6. The update on members still running, then the projection.
+            factor = settings.lr_factor(step)
+            run = ~stopped
+            if lat_rule is not None:
+                g = torch.nan_to_num(lat_in.grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
+                new = lattice - lat_rule.step(torch.where(run[:, None], g, 0.0), factor)
+                if project is not None:
+                    new = project(new).to(dtype)
+                lattice = torch.where(run[:, None], new, lattice)
+            if frac_rule is not None:
+                g = torch.nan_to_num(frac_in.grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
+                new = frac - frac_rule.step(torch.where(run[:, None, None], g, 0.0), factor)
+                # Patterns are periodic in x: wrapping keeps the loss and keeps coordinates in [0, 1).
+                frac = torch.where(run[:, None, None], torch.remainder(new, 1.0), frac)
+        step += 1
+
+    loss_hist = torch.stack(hist_loss).cpu().numpy()
+    lat_hist = torch.stack(hist_lat).cpu().numpy()
+    frac_hist = torch.stack(hist_frac).cpu().numpy() if keep_frac else None
+    n_np = np.minimum(n_steps.cpu().numpy(), loss_hist.shape[0] - 1)
+    final_frac = frac.detach().cpu().numpy() if frac is not None else np.empty((n_batch, 0, 3))
+    return Trajectory(
+        loss=loss_hist,
+        lattice=lat_hist,
+        frac=frac_hist,
+        n_steps=n_np,
+        converged=converged.cpu().numpy(),
+        failed=failed.cpu().numpy(),
+        reasons=reasons,
+        final_lattice=lat_hist[-1].copy(),
+        final_frac=final_frac,
+        final_loss=loss_hist[-1].copy(),
+        mode=mode,
+        optimise=optimise,
+        settings=settings,
+    )
