@@ -115,3 +115,12 @@ def test_bad_arguments_raise_config_error(kwargs):
     s = benchmark_structure("ErPt3")
     with pytest.raises(ConfigError):
         noise.distort(s, **{**dict(name="ErPt3", noise="lattice", level=0.05, n=2, seed=0), **kwargs})
+
+
+def test_positional_order_and_swapped_strings():
+    s = benchmark_structure("ErPt3")
+    a = noise.distort(s, "ErPt3", "lattice", 0.05, 2, 0)
+    b = noise.distort(s, name="ErPt3", noise="lattice", level=0.05, n=2, seed=0)
+    np.testing.assert_array_equal(a.lattice, b.lattice)
+    with pytest.raises(ConfigError, match="unknown noise type 'ErPt3'"):
+        noise.distort(s, "lattice", "ErPt3", 0.05, 2, 0)

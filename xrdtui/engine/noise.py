@@ -99,12 +99,12 @@ def coord_noise(frac, sigma: float, n: int, rng: np.random.Generator) -> np.ndar
     return np.where(out >= 1.0, 0.0, out)  # float mod can round a tiny negative up to exactly 1.0
 
 
-def distort(structure: Structure, *, name: str, noise: str, level: float, n: int, seed: int) -> Distortions:
+def distort(structure: Structure, name: str, noise: str, level: float, n: int, seed: int) -> Distortions:
     """n distorted copies of ``structure`` (its lattice parameters and fractional coordinates).
 
     noise="lattice": lattice_noise at sigma_l = level, coordinates unchanged;
     noise="coords": coord_noise at sigma_c = level, lattice unchanged.
-    Keyword-only so that the two string arguments cannot be swapped silently.
+    ``name`` seeds the stream (see distortion_rng); swapping it with ``noise`` fails loudly (ConfigError).
     """
     from xrdtui.engine.structures import frac_coords, lattice_params
 
