@@ -1,0 +1,124 @@
+"""Differentiable unit-cell geometry (torch), with numpy twins.
+
+Lattice parameters are ``[..., 6] = (a, b, c, alpha, beta, gamma)``: lengths in ångström, angles in
+degrees (alpha between b and c, beta between a and c, gamma between a and b). Every function works on
+any leading batch shape and is differentiable by autograd; the dtype follows the input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+_DEG = math.pi / 180.0
+
+
+def metric_tensor(params: torch.Tensor) -> torch.Tensor:
+    """Real-space metric tensor G [..., 3, 3] in Å².
+
+    G_ij = a_i · a_j = |a_i| |a_j| cos(angle_ij), i.e.
+    G = [[a², ab cosγ, ac cosβ], [ab cosγ, b², bc cosα], [ac cosβ, bc cosα, c²]].
+    """
+    a, b, c = params[..., :3].unbind(-1)
+    ca, cb, cg = torch.cos(params[..., 3:] * _DEG).unbind(-1)
+    row0 = torch.stack([a * a, a * b * cg, a * c * cb], -1)
+    row1 = torch.stack([a * b * cg, b * b, b * c * ca], -1)
+    row2 = torch.stack([a * c * cb, b * c * ca, c * c], -1)
+    return torch.stack([row0, row1, row2], -2)
+
+
+def volume_factor(params: torch.Tensor) -> torch.Tensor:
+    """Dimensionless V/(abc) squared: 1 − cos²α − cos²β − cos²γ + 2 cosα cosβ cosγ (≤ 0: no cell)."""
+    ca, cb, cg = torch.cos(params[..., 3:] * _DEG).unbind(-1)
+    return 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg
+
+
+def volume(params: torch.Tensor) -> torch.Tensor:
+    """Cell volume in Å³: V = abc · sqrt(1 − cos²α − cos²β − cos²γ + 2 cosα cosβ cosγ) = sqrt(det G)."""
+    a, b, c = params[..., :3].unbind(-1)
+    return a * b * c * torch.sqrt(volume_factor(params))
+
+
+def reciprocal_metric(params: torch.Tensor) -> torch.Tensor:
+    """Reciprocal metric G* = G⁻¹ [..., 3, 3] in Å⁻² (crystallographic convention, no 2π).
+
+    For Miller indices h, 1/d_hkl² = hᵀ G* h. Written in closed form (adjugate / det) so it is cheap and
+    batched: G*_ij = cof(G)_ij / det G with det G = V².
+    """
+    g = metric_tensor(params)
+    g00, g01, g02 = g[..., 0, 0], g[..., 0, 1], g[..., 0, 2]
+    g11, g12, g22 = g[..., 1, 1], g[..., 1, 2], g[..., 2, 2]
+    c00 = g11 * g22 - g12 * g12
+    c01 = g02 * g12 - g01 * g22
+    c02 = g01 * g12 - g02 * g11
+    c11 = g00 * g22 - g02 * g02
+    c12 = g01 * g02 - g00 * g12
+    c22 = g00 * g11 - g01 * g01
+    det = g00 * c00 + g01 * c01 + g02 * c02
+    row0 = torch.stack([c00, c01, c02], -1)
+    row1 = torch.stack([c01, c11, c12], -1)
+    row2 = torch.stack([c02, c12, c22], -1)
+    return torch.stack([row0, row1, row2], -2) / det[..., None, None]
+
+
+def lattice_matrix(params: torch.Tensor) -> torch.Tensor:
+    """Cell vectors as rows [..., 3, 3] in Å, in pymatgen's ``Lattice.from_parameters`` orientation.
+
+    c ∥ z; a in the xz-plane: a = (a sinβ, 0, a cosβ); b = (−b sinα cosγ*, b sinα sinγ*, b cosα);
+    c = (0, 0, c), with cosγ* = (cosα cosβ − cosγ)/(sinα sinβ).
+    """
+    a, b, c = params[..., :3].unbind(-1)
+    ang = params[..., 3:] * _DEG
+    ca, cb, cg = torch.cos(ang).unbind(-1)
+    sa, sb, _ = torch.sin(ang).unbind(-1)
+    cos_gs = ((ca * cb - cg) / (sa * sb)).clamp(-1.0, 1.0)
+    sin_gs = torch.sqrt((1.0 - cos_gs * cos_gs).clamp_min(0.0))
+    zero = torch.zeros_like(a)
+    va = torch.stack([a * sb, zero, a * cb], -1)
+    vb = torch.stack([-b * sa * cos_gs, b * sa * sin_gs, b * ca], -1)
+    vc = torch.stack([zero, zero, c], -1)
+    return torch.stack([va, vb, vc], -2)
+
+
+def params_from_matrix(matrix: torch.Tensor) -> torch.Tensor:
+    """Lattice parameters [..., 6] (Å, degrees) of row-vector cell matrices [..., 3, 3]."""
+    lengths = torch.linalg.vector_norm(matrix, dim=-1)
+    va, vb, vc = matrix.unbind(-2)
+    la, lb, lc = lengths.unbind(-1)
+
+    def angle(u, v, lu, lv):
+        cos = ((u * v).sum(-1) / (lu * lv)).clamp(-1.0, 1.0)
+        return torch.rad2deg(torch.acos(cos))
+
+    angles = torch.stack([angle(vb, vc, lb, lc), angle(va, vc, la, lc), angle(va, vb, la, lb)], -1)
+    return torch.cat([lengths, angles], -1)
+
+
+# numpy twins (float64), for code that does not want torch tensors
+
+
+def metric_tensor_np(params) -> np.ndarray:
+    """numpy twin of :func:`metric_tensor`."""
+    return metric_tensor(torch.as_tensor(np.asarray(params, dtype=np.float64))).numpy()
+
+
+def reciprocal_metric_np(params) -> np.ndarray:
+    """numpy twin of :func:`reciprocal_metric`."""
+    return reciprocal_metric(torch.as_tensor(np.asarray(params, dtype=np.float64))).numpy()
+
+
+def volume_np(params) -> np.ndarray:
+    """numpy twin of :func:`volume`."""
+    return volume(torch.as_tensor(np.asarray(params, dtype=np.float64))).numpy()
+
+
+def lattice_matrix_np(params) -> np.ndarray:
+    """numpy twin of :func:`lattice_matrix`."""
+    return lattice_matrix(torch.as_tensor(np.asarray(params, dtype=np.float64))).numpy()
+
+
+def params_from_matrix_np(matrix) -> np.ndarray:
+    """numpy twin of :func:`params_from_matrix`."""
+    return params_from_matrix(torch.as_tensor(np.asarray(matrix, dtype=np.float64))).numpy()

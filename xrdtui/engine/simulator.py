@@ -1,0 +1,333 @@
+"""Fast, batched, differentiable powder-XRD patterns (the paper's appendix A.2).
+
+For a template structure (conventional standard cell) the reflections are enumerated once; each call
+then computes, for a batch of B cells (lattice parameters and optionally fractional coordinates):
+
+* 1/d² = hᵀ G* h from the reciprocal metric (lattice.py), s = sinθ/λ = 1/(2d), Bragg angle
+  θ = asin(λ/(2d));
+* occupancy-weighted structure factor F(hkl) = Σ_j occ_j f_j(s) exp(2πi h·r_j), f from scattering.py;
+* integrated intensity I = m · |F|² · LP(θ) with Lorentz–polarisation LP = (1 + cos²2θ)/(sin²θ cosθ)
+  and m = 2: only one reflection of each Friedel pair (hkl, −h−k−l: same angle, same |F|²) is kept;
+* a pseudo-Voigt profile with Caglioti widths on the output grid (profile.py), normalised so that each
+  pattern has maximum 1.
+
+Reflection set and margins (documented approximation):
+
+* Strain margin X (``strain_margin``, default 0.3): enumerated are all hkl whose template spacing
+  satisfies 1/d₀ ≤ (1 + X)·g_cut, where g_cut = 2 sin(θ_cut)/λ. The set is therefore complete for any
+  cell whose d-spacings grow by at most the factor (1 + X) relative to the template (any shrinkage is
+  fine). :meth:`XRDSimulator.outside_margin` reports cells beyond that. The lattice noise of the study,
+  S = I + U(−σ, σ)^{3×3} with σ ≤ 0.1, stretches d-spacings by < 30 %.
+* Angular tail margin: peaks up to 2θ_max + ``tail_full`` (default 2°) have full weight, weights fall
+  smoothly (cosine taper, C¹) to zero at 2θ_max + ``tail_zero`` (default 4°) = 2θ_cut. So tails of peaks just
+  beyond the range enter continuously and a peak crossing 90° never makes the pattern jump. Peaks beyond
+  2θ_cut, or with sinθ > 1, have weight exactly zero (masked with ``torch.where``, gradients stay finite).
+* The exact dense reference (:func:`xrdtui.engine.profile.dense_profile`) uses the same peaks.
+
+No Debye–Waller factor, no anomalous dispersion (like pymatgen's XRDCalculator without options).
+Dtypes: geometry and structure factors run in the dtype of the lattice tensor you pass (float64 is
+fine); the profile runs in ``profile_dtype`` (float32 by default; float64 for gradcheck).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from xrdtui.engine import lattice as lat
+from xrdtui.engine.profile import WarpedBroadener
+from xrdtui.engine.scattering import form_factor, scattering_params
+from xrdtui.errors import ConfigError, InputError
+
+
+@dataclass(frozen=True)
+class PatternSettings:
+    """Physical settings of a simulated pattern.
+
+    wavelength (Å, default Cu Kα1); output grid two_theta[i] = two_theta_min + i·step (degrees), i < M,
+    M = round((two_theta_max − two_theta_min)/step); Caglioti U, V, W (deg²) for the FWHM
+    H² = U tan²θ + V tanθ + W; pseudo-Voigt Gaussian fraction eta; tail_full / tail_zero (degrees beyond
+    two_theta_max) where the weight of out-of-range peaks starts to fall / reaches zero.
+    """
+
+    wavelength: float = 1.5406
+    two_theta_min: float = 0.0
+    two_theta_max: float = 90.0
+    step: float = 0.01
+    U: float = 0.1
+    V: float = 0.01
+    W: float = 0.1
+    eta: float = 0.1
+    tail_full: float = 2.0
+    tail_zero: float = 4.0
+
+    @property
+    def n_points(self) -> int:
+        return int(round((self.two_theta_max - self.two_theta_min) / self.step))
+
+    @property
+    def two_theta(self) -> np.ndarray:
+        """Output angles [M] (degrees)."""
+        return self.two_theta_min + np.arange(self.n_points) * self.step
+
+    @property
+    def two_theta_cut(self) -> float:
+        """Largest peak position with non-zero weight (degrees)."""
+        return self.two_theta_max + self.tail_zero
+
+    def validate(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not math.isfinite(value):
+                raise ConfigError(f"pattern setting {f.name} must be finite, got {value}")
+        if self.wavelength <= 0 or self.step <= 0:
+            raise ConfigError("wavelength and step must be positive")
+        if not 0 <= self.two_theta_min < self.two_theta_max:
+            raise ConfigError("need 0 <= two_theta_min < two_theta_max")
+        if not 0 <= self.tail_full < self.tail_zero or self.two_theta_cut >= 178.0:
+            raise ConfigError("need 0 <= tail_full < tail_zero and two_theta_max + tail_zero < 178")
+        if not 0 <= self.eta <= 1:
+            raise ConfigError(f"eta must be in [0, 1], got {self.eta}")
+
+
+@lru_cache(maxsize=8)
+def _broadener(settings: PatternSettings, points_per_fwhm: float, pad_fwhm: float, dtype, device: str):
+    return WarpedBroadener(settings.two_theta, settings.U, settings.V, settings.W, settings.eta,
+                           settings.two_theta_cut, points_per_fwhm=points_per_fwhm, pad_fwhm=pad_fwhm,
+                           dtype=dtype, device=device)
+
+
+class XRDSimulator:
+    """Batched differentiable pattern simulator for variants of one template structure.
+
+    ``sim.pattern(lattice[B, 6], frac[B, N, 3] or None) -> Tensor[B, M]`` (max-normalised);
+    ``sim.peaks(lattice, frac) -> (two_theta[B, R], intensity[B, R])`` unbroadened;
+    ``sim.invalid_members(lattice, frac) -> BoolTensor[B]``; ``sim.outside_margin(lattice) -> BoolTensor[B]``.
+    """
+
+    def __init__(self, structure, settings: PatternSettings = PatternSettings(), strain_margin: float = 0.3,
+                 device="cpu", profile_dtype=torch.float32, points_per_fwhm: float = 8.0,
+                 pad_fwhm: float = 40.0):
+        settings.validate()
+        if not (math.isfinite(strain_margin) and 0 <= strain_margin < 2):
+            raise ConfigError(f"strain_margin must be in [0, 2), got {strain_margin}")
+        self.settings = settings
+        self.strain_margin = float(strain_margin)
+        self.device = torch.device(device)
+        self.two_theta = settings.two_theta
+        self._broaden = _broadener(settings, float(points_per_fwhm), float(pad_fwhm), profile_dtype,
+                                   str(self.device))
+
+        params = np.array([*structure.lattice.abc, *structure.lattice.angles], dtype=np.float64)
+        frac = np.array(structure.frac_coords, dtype=np.float64)
+        if not (np.all(np.isfinite(params)) and np.all(np.isfinite(frac))):
+            raise InputError("structure has non-finite lattice parameters or coordinates")
+        if not lat.volume_factor(torch.tensor(params)) > 1e-10 or np.any(params[:3] <= 0):
+            raise InputError("structure has a degenerate cell (zero or negative volume)")
+        self.n_sites = len(structure)
+        self.template_lattice = torch.tensor(params, device=self.device)
+        self.template_frac = torch.tensor(frac, device=self.device)
+
+        # scatterers: element table [E] and occupancy matrix [E, N]
+        symbols: list[str] = []
+        occ_rows: dict[str, np.ndarray] = {}
+        for j, site in enumerate(structure):
+            for sp, occu in site.species.items():
+                symbol = getattr(sp, "symbol", str(sp))
+                if symbol not in occ_rows:
+                    symbols.append(symbol)
+                    occ_rows[symbol] = np.zeros(self.n_sites)
+                occ_rows[symbol][j] += occu
+        params_e = [scattering_params(s) for s in symbols]  # InputError for unknown elements
+        self.elements = tuple(symbols)
+        self._z = torch.tensor([p[0] for p in params_e], dtype=torch.float64, device=self.device)
+        self._a = torch.tensor(np.stack([p[1][:, 0] for p in params_e]), device=self.device)
+        self._b = torch.tensor(np.stack([p[1][:, 1] for p in params_e]), device=self.device)
+        self._occ = torch.tensor(np.stack([occ_rows[s] for s in symbols]), device=self.device)  # [E, N]
+
+        # reflection list: one of each Friedel pair, sorted by template 1/d
+        wl = settings.wavelength
+        self._sin_cut = math.sin(math.radians(settings.two_theta_cut / 2.0))
+        self._g2_cut = (2.0 * self._sin_cut / wl) ** 2
+        hkl = _enumerate_hkl(params, (1.0 + self.strain_margin) * 2.0 * self._sin_cut / wl)
+        self.hkl = hkl
+        self._hkl = torch.tensor(hkl, dtype=torch.float64, device=self.device)
+        h, k, l_ = hkl.T.astype(np.float64)
+        self._hh = torch.tensor(np.stack([h * h, k * k, l_ * l_, 2 * h * k, 2 * h * l_, 2 * k * l_], 1),
+                                device=self.device)
+        # template phase sums per element, and which reflections are extinct at template coordinates
+        phase = 2.0 * math.pi * hkl.astype(np.float64) @ frac.T  # [R, N]
+        occ = self._occ.cpu().numpy()
+        self._a_re = torch.tensor(np.cos(phase) @ occ.T, device=self.device)  # [R, E]
+        self._a_im = torch.tensor(np.sin(phase) @ occ.T, device=self.device)
+        scale = max(1.0, float(occ.sum()))
+        alive = (np.abs(np.cos(phase) @ occ.T).max(1) > 1e-9 * scale) | (
+            np.abs(np.sin(phase) @ occ.T).max(1) > 1e-9 * scale)
+        self._alive = torch.tensor(np.nonzero(alive)[0], device=self.device)
+        self._cache: dict = {}
+
+    # ----------------------------------------------------------------- validation
+    def invalid_members(self, lattice, frac=None) -> torch.Tensor:
+        """BoolTensor[B]: members with non-finite values, non-positive lengths, angles outside (0°, 180°)
+        or a (nearly) zero-volume cell. Never raises for bad values (only for bad shapes)."""
+        lattice, frac, _ = self._inputs(lattice, frac)
+        return self._invalid(lattice, frac)
+
+    def _invalid(self, lattice, frac):
+        with torch.no_grad():
+            bad = ~torch.isfinite(lattice).all(-1)
+            bad |= (lattice[:, :3] <= 0).any(-1) | (lattice[:, 3:] <= 0).any(-1) | (lattice[:, 3:] >= 180).any(-1)
+            bad |= ~(lat.volume_factor(lattice) > 1e-10)
+            if frac is not None:
+                bad |= ~torch.isfinite(frac).flatten(1).all(-1)
+        return bad
+
+    def outside_margin(self, lattice) -> torch.Tensor:
+        """BoolTensor[B]: cells whose d-spacings grow by more than (1 + strain_margin) for some direction,
+        so reflections may be missing. Exact: smallest eigenvalue of G*₀^{-1/2} G* G*₀^{-1/2} <
+        1/(1 + X)²."""
+        lattice, _, _ = self._inputs(lattice, None)
+        with torch.no_grad():
+            g0 = lat.reciprocal_metric(self.template_lattice.to(torch.float64))
+            l0inv = torch.linalg.inv(torch.linalg.cholesky(g0))
+            gs = lat.reciprocal_metric(lattice.to(torch.float64))
+            ev = torch.linalg.eigvalsh(l0inv @ gs @ l0inv.T)[:, 0]
+            return ~(ev >= 1.0 / (1.0 + self.strain_margin) ** 2 * (1 - 1e-12))
+
+    def _inputs(self, lattice, frac):
+        lattice = torch.as_tensor(lattice, device=self.device)
+        if not lattice.is_floating_point():
+            lattice = lattice.to(torch.float64)
+        single = lattice.dim() == 1
+        if single:
+            lattice = lattice[None]
+        if lattice.dim() != 2 or lattice.shape[1] != 6:
+            raise InputError(f"lattice must have shape [B, 6], got {tuple(lattice.shape)}")
+        if frac is not None:
+            frac = torch.as_tensor(frac, device=self.device).to(lattice.dtype)
+            if frac.dim() == 2:
+                frac = frac[None].expand(lattice.shape[0], -1, -1)
+            if frac.dim() != 3 or frac.shape[1:] != (self.n_sites, 3) or frac.shape[0] != lattice.shape[0]:
+                raise InputError(f"frac must have shape [{lattice.shape[0]}, {self.n_sites}, 3], "
+                                 f"got {tuple(frac.shape)}")
+        return lattice, frac, single
+
+    def _checked(self, lattice, frac, check):
+        lattice, frac, single = self._inputs(lattice, frac)
+        bad = self._invalid(lattice, frac)
+        if bool(bad.any()):
+            if check:
+                i = int(torch.nonzero(bad)[0])
+                raise InputError(f"invalid cell in batch member {i} of {len(bad)} (NaN/inf, non-positive "
+                                 f"length, angle outside (0, 180) or zero volume): {lattice[i].tolist()}")
+            keep = ~bad[:, None]
+            lattice = torch.where(keep, lattice, self.template_lattice.to(lattice.dtype))
+            if frac is not None:
+                frac = torch.where(keep[..., None], frac, self.template_frac.to(frac.dtype))
+        return lattice, frac, single, bad
+
+    # ----------------------------------------------------------------- physics
+    def _peaks(self, lattice, frac):
+        """Positions (2θ, degrees) and integrated intensities [B, R] of the reflections in range."""
+        dt = lattice.dtype
+        gs = lat.reciprocal_metric(lattice)
+        gs6 = torch.stack([gs[:, 0, 0], gs[:, 1, 1], gs[:, 2, 2], gs[:, 0, 1], gs[:, 0, 2], gs[:, 1, 2]], -1)
+        hh, hkl, a_re, a_im = self._tables(dt, frac is None)
+        with torch.no_grad():  # keep reflections in range for some member
+            keep = (gs6 @ hh.T < self._g2_cut).any(0)
+            idx = torch.nonzero(keep).squeeze(1)
+        if idx.numel() < keep.numel():
+            hh, hkl = hh[idx], hkl[idx]
+            if frac is None:
+                a_re, a_im = a_re[idx], a_im[idx]
+        g2 = gs6 @ hh.T  # [B, R], 1/d² in Å⁻²
+        wl = self.settings.wavelength
+        ok = g2 < self._g2_cut
+        g2s = torch.where(ok, g2, torch.full_like(g2, 0.25 * self._g2_cut))  # safe for masked members
+        sin2 = g2s * (0.25 * wl * wl)  # sin²θ = (λ/2d)²
+        sin_t = torch.sqrt(sin2)
+        two_theta = torch.rad2deg(2.0 * torch.asin(sin_t))
+        cos2t = 1.0 - 2.0 * sin2
+        lp = (1.0 + cos2t * cos2t) / (sin2 * torch.sqrt(1.0 - sin2))
+        s = self.settings
+        z = ((two_theta - (s.two_theta_max + s.tail_full)) / (s.tail_zero - s.tail_full)).clamp(0.0, 1.0)
+        weight = torch.where(ok, 0.5 + 0.5 * torch.cos(math.pi * z), torch.zeros_like(z))
+
+        zz, aa, bb = (t.to(dt) for t in (self._z, self._a, self._b))
+        f = form_factor(0.25 * g2s, zz, aa, bb)  # [B, R, E], s² = 1/(4d²)
+        if frac is None:
+            f_re = (f * a_re).sum(-1)
+            f_im = (f * a_im).sum(-1)
+        else:
+            phase = (2.0 * math.pi) * torch.matmul(hkl, frac.transpose(1, 2))  # [B, R, N]
+            fs = torch.matmul(f, self._occ.to(dt))  # [B, R, N] occupancy-weighted f per site
+            f_re = (fs * torch.cos(phase)).sum(-1)
+            f_im = (fs * torch.sin(phase)).sum(-1)
+        intensity = 2.0 * (f_re * f_re + f_im * f_im) * lp * weight
+        return two_theta, intensity
+
+    def _tables(self, dtype, template_coords: bool):
+        key = (dtype, template_coords)
+        if key not in self._cache:
+            if template_coords:  # extinct reflections stay extinct for any lattice
+                i = self._alive
+                t = (self._hh[i], self._hkl[i], self._a_re[i], self._a_im[i])
+            else:
+                t = (self._hh, self._hkl, None, None)
+            self._cache[key] = tuple(None if x is None else x.to(dtype) for x in t)
+        return self._cache[key]
+
+    def peaks(self, lattice, frac=None, check: bool = True):
+        """Unbroadened reflections (two_theta[B, R] in degrees, intensity[B, R]).
+
+        One row per enumerated reflection in range for some member (Friedel pairs merged, m = 2; equal-angle
+        reflections not merged). Intensities are m·|F|²·LP·taper, on pymatgen's unscaled scale.
+        """
+        lattice, frac, single, bad = self._checked(lattice, frac, check)
+        tt, inten = self._peaks(lattice, frac)
+        if bad.any():
+            nan = torch.full_like(inten, float("nan"))
+            inten = torch.where(bad[:, None], nan, inten)
+        return (tt[0], inten[0]) if single else (tt, inten)
+
+    def pattern(self, lattice, frac=None, check: bool = True) -> torch.Tensor:
+        """Max-normalised patterns [B, M] (profile dtype) for lattice [B, 6] (Å, degrees) and fractional
+        coordinates [B, N, 3] (None: the template's). Differentiable w.r.t. both.
+
+        check=True raises InputError for an invalid member; check=False returns NaN rows for invalid
+        members (with zero gradient), see :meth:`invalid_members`.
+        """
+        lattice, frac, single, bad = self._checked(lattice, frac, check)
+        tt, inten = self._peaks(lattice, frac)
+        prof = self._broaden(tt, inten)
+        out = prof / prof.amax(1, keepdim=True).clamp_min(1e-30)  # max 1 per pattern; empty stays 0
+        if bad.any():
+            out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
+        return out[0] if single else out
+
+
+def _enumerate_hkl(params: np.ndarray, g_max: float) -> np.ndarray:
+    """Integer hkl [R, 3] with 0 < |g| ≤ g_max (Å⁻¹, template cell), one of each Friedel pair
+    (lexicographically positive), sorted by |g|."""
+    lengths = params[:3]
+    hmax = np.floor(g_max * lengths).astype(int)  # |h| = |a·g| ≤ |a| |g|
+    rng = [np.arange(-m, m + 1) for m in hmax]
+    h, k, l_ = (x.ravel() for x in np.meshgrid(*rng, indexing="ij"))
+    half = (h > 0) | ((h == 0) & (k > 0)) | ((h == 0) & (k == 0) & (l_ > 0))
+    hkl = np.stack([h[half], k[half], l_[half]], 1)
+    gs = lat.reciprocal_metric_np(params)
+    g2 = np.einsum("ri,ij,rj->r", hkl, gs, hkl)
+    sel = g2 <= g_max * g_max
+    order = np.argsort(g2[sel], kind="stable")
+    return hkl[sel][order]
+
+
+def simulate_pattern(structure, settings: PatternSettings = PatternSettings()) -> np.ndarray:
+    """Max-normalised pattern [M] (float64 numpy) of one structure at its own lattice and coordinates."""
+    sim = XRDSimulator(structure, settings, strain_margin=0.0)
+    with torch.no_grad():
+        return sim.pattern(sim.template_lattice).double().cpu().numpy()
