@@ -52,14 +52,15 @@ def _root(ctx: typer.Context) -> None:
     launch_app(DEFAULT_STORE_DIR)
 
 
+COMMAND_MODULES = ("run_cmds", "inspect_cmds")
+
+
 def _register_commands() -> None:
     # Each module adds its commands to ``app``; they import heavy libraries only inside the commands.
-    from xrdtui.cli import inspect_cmds, run_cmds, tui_cmds  # noqa: F401
+    import importlib
 
-    try:
-        from xrdtui.cli import figure_cmds, landscape_cmds  # noqa: F401
-    except ImportError:  # optional pieces still under construction never break the CLI
-        pass
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"xrdtui.cli.{name}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

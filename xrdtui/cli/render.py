@@ -1,0 +1,50 @@
+"""rich renderings shared by the headless commands (tables of tasks, match rates, progress)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Iterable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fmt_rate(k: int, n: int, lo: float, hi: float) -> str:
+    if n == 0:
+        return "–"
+    return f"{k / n:6.1%}  [{lo:.2f}, {hi:.2f}]"
+
+
+def fmt_time(ts: float) -> str:
+    if ts is None or not math.isfinite(ts) or ts <= 0:
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def match_table_view(rows: Iterable, group_by: Sequence[str], title: str = "match rate") -> Table:
+    """A table of aggregated MatchRows: the group_by columns, k/n, rate and its Jeffreys interval."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name in group_by:
+        table.add_column(name, justify="right" if name == "level" else "left")
+    table.add_column("matched", justify="right")
+    table.add_column("rate", justify="right")
+    table.add_column("95% CI", justify="right")
+    for row in rows:
+        cells = [f"{v:g}" if isinstance(v, float) else str(v) for v in row.key]
+        rate = "–" if row.n == 0 else f"{row.rate:.1%}"
+        ci = "–" if row.n == 0 else f"[{row.lo:.2f}, {row.hi:.2f}]"
+        table.add_row(*cells, f"{row.k}/{row.n}", rate, ci)
+    return table

@@ -1,0 +1,86 @@
+"""``xrdtui run``: run or resume a sweep headless, with a rich progress bar and a summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from xrdtui.cli.main import app
+from xrdtui.cli.render import console, err_console, match_table_view
+
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "sweep" / "presets"
+
+
+def resolve_config_path(config: Optional[str]) -> Path:
+    """A TOML path, or the name of a built-in preset ("quick", "paper"); no argument means "quick"."""
+    if config is None:
+        return PRESETS_DIR / "quick.toml"
+    path = Path(config)
+    if path.exists() or path.suffix:
+        return path
+    preset = PRESETS_DIR / f"{config}.toml"
+    return preset if preset.exists() else path
+
+
+@app.command()
+def run(
+    config: Optional[str] = typer.Argument(
+        None, help="Experiment TOML, or a preset name (quick, paper). Default: the built-in quick preset."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted store, skipping finished tasks."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store instead of failing."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Local worker processes (default: cores)."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (tcp://host:8786), or 'local' for a local Dask cluster."
+    ),
+    store: Optional[Path] = typer.Option(None, "--store", "-o", help="Store file (default: store/<name>.h5)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run a sweep: distort, recover by XRD gradient descent (and CHGNet), match, store everything."""
+    from xrdtui.sweep.config import load_config
+
+    cfg = load_config(resolve_config_path(config))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from xrdtui.sweep.runner import run_campaign
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}", style="dim"),
+        console=err_console,
+        disable=quiet,
+        transient=False,
+    )
+    bar = None
+
+    def on_event(event) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress.add_task(cfg.name, total=event.total, completed=event.done, failed=event.failed, last="")
+        if event.kind == "start" and event.message:
+            err_console.print(f"[dim]{event.message}[/dim]") if not quiet else None
+        progress.update(bar, completed=event.done + event.failed, failed=event.failed,
+                        last=f"{event.task_id} {event.message}".strip())
+
+    err_console.print(f"[bold]xrdtui run[/bold] {cfg.source} -> {store or cfg.store_path}") if not quiet else None
+    with progress:
+        path = run_campaign(
+            cfg, store_path=store, resume=resume, overwrite=overwrite, workers=workers, scheduler=scheduler,
+            on_event=on_event,
+        )
+    from xrdtui.store.reader import StoreReader
+
+    with StoreReader.open(path) as reader:
+        rows = reader.match_table(group_by=("method", "mode", "noise", "level"))
+        console.print(match_table_view(rows, ("method", "mode", "noise", "level"),
+                                       title=f"{cfg.name}: match rate (95% Jeffreys interval)"))
+        prog = reader.progress()
+        console.print(f"stored {prog.done}/{prog.total} tasks ({prog.failed} failed) in {path}")
+        console.print(f"next: [bold]xrdtui open {path}[/bold] (TUI), [bold]xrdtui export {path} -o results.csv[/bold]")

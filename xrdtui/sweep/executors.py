@@ -1,0 +1,166 @@
+"""Where tasks run: one interface, a local process pool by default, a Dask cluster on request.
+
+The sweep's process is the only store writer; executors only run the pure ``run_task`` and hand results
+back. Each worker uses one torch thread so that N workers use N cores without oversubscription.
+
+Dask by hand (any machine that reaches the scheduler)::
+
+    dask scheduler --port 8786                       # on the head node
+    dask worker tcp://HEAD:8786 --nworkers 16 --nthreads 1 --memory-limit 4GB   # on each compute node
+    xrdtui run examples/paper.toml --scheduler tcp://HEAD:8786
+
+Dask on SLURM (``pip install 'xrdtui[slurm]'``)::
+
+    from dask_jobqueue import SLURMCluster
+    cluster = SLURMCluster(cores=16, processes=16, memory="64GB", walltime="02:00:00")
+    cluster.scale(jobs=4)
+    print(cluster.scheduler_address)                 # pass it to --scheduler
+
+Workers need xrdtui installed in the same environment as the sweep (same versions of torch/pymatgen).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterable, Protocol
+
+from xrdtui.errors import ConfigError
+
+
+def _init_worker(threads: int = 1) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except Exception:  # torch missing in a worker is reported by the task itself
+        pass
+
+
+class Executor(Protocol):
+    """Runs ``fn(*args)`` somewhere and hands back futures (``concurrent.futures``-like)."""
+
+    name: str
+    workers: int
+
+    def submit(self, fn: Callable, *args: Any) -> Any: ...
+
+    def wait_any(self, futures: Iterable[Any], timeout: float) -> tuple[list[Any], list[Any]]:
+        """Return (done, pending) after at most ``timeout`` seconds."""
+        ...
+
+    def progress_queue(self) -> Any | None:
+        """A queue workers may put live progress messages on (None if unsupported)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def default_workers() -> int:
+    """Local worker count: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LocalExecutor:
+    """A process pool (spawn start method: no fork of a parent holding torch threads)."""
+
+    def __init__(self, workers: int | None = None):
+        import multiprocessing as mp
+
+        self.workers = workers or default_workers()
+        self.name = f"local process pool ({self.workers} workers)"
+        ctx = mp.get_context("spawn")
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(1,)
+        )
+        self._manager = None
+        self._queue = None
+        self._ctx = ctx
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        return self._pool.submit(fn, *args)
+
+    def wait_any(self, futures, timeout):
+        done, pending = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        return list(done), list(pending)
+
+    def progress_queue(self):
+        if self._queue is None:
+            self._manager = self._ctx.Manager()
+            self._queue = self._manager.Queue()
+        return self._queue
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._manager is not None:
+            self._manager.shutdown()
+
+
+class DaskExecutor:
+    """Tasks on a ``dask.distributed`` cluster; ``address`` may be ``"local"`` for an in-process test cluster."""
+
+    def __init__(self, address: str, workers: int | None = None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from None
+        self._cluster = None
+        try:
+            if address == "local":
+                self._cluster = LocalCluster(
+                    n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                    dashboard_address=None,
+                )
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"cannot reach Dask scheduler {address}: {exc}") from None
+        self._client.run(_init_worker, 1)
+        self.workers = len(self._client.scheduler_info().get("workers", {})) or 1
+        self.name = f"dask {self._client.scheduler.address} ({self.workers} workers)"
+
+    def submit(self, fn: Callable, *args: Any):
+        return self._client.submit(fn, *args, pure=False)
+
+    def wait_any(self, futures, timeout):
+        from distributed import wait as dask_wait
+
+        futures = list(futures)
+        try:
+            done, pending = dask_wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return [], futures
+        return list(done), list(pending)
+
+    def progress_queue(self):
+        return None  # live loss curves stream only from the local pool
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+    if scheduler:
+        return DaskExecutor(scheduler, workers)
+    return LocalExecutor(workers)
+
+
+def drain(q: Any) -> list[Any]:
+    """Everything currently on a progress queue, without blocking."""
+    items = []
+    if q is None:
+        return items
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except (queue.Empty, EOFError, OSError):
+            return items

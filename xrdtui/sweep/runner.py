@@ -1,0 +1,196 @@
+"""Run a campaign: the single store writer feeding tasks to an executor.
+
+The sweep's process owns the store (HDF5 SWMR); workers only compute and return results. The loop keeps
+a bounded window of tasks in flight, writes each result as it arrives, streams live loss rows of running
+tasks (local pool), and bumps the store heartbeat so readers can tell a live sweep from a dead one.
+Resume skips tasks the store already holds; since distortions are seeded per (structure, noise, level),
+a resumed campaign ends with the same content as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from xrdtui.errors import ConfigError, XrdtuiError
+from xrdtui.sweep.config import RELAX_METHOD, ExperimentConfig
+from xrdtui.sweep.executors import Executor, drain, make_executor
+from xrdtui.sweep.tasks import PREVIEW_STRIDE, WorkItem, build_work, run_task, structure_label
+
+HEARTBEAT_S = 1.0
+
+
+@dataclass
+class RunEvent:
+    """What the runner reports to its caller (the CLI draws a progress bar from these)."""
+
+    kind: str  # "start" | "task" | "done"
+    total: int
+    done: int
+    failed: int
+    task_id: str = ""
+    message: str = ""
+
+
+def package_versions() -> dict[str, str]:
+    """Versions recorded with every campaign (reproducibility)."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("xrdtui", "numpy", "torch", "pymatgen", "h5py", "chgnet", "ase", "scipy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def structure_infos(config: ExperimentConfig):
+    """Ground truths (with their simulated patterns) of the campaign's structures."""
+    from xrdtui.engine.structures import crystal_family, frac_coords, lattice_params, resolve_structure
+    from xrdtui.store.records import StructureInfo
+    from xrdtui.sweep.tasks import ground_truth_pattern, simulator_for
+
+    infos = []
+    for source in config.structures:
+        _, s = resolve_structure(source)
+        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+        sga = SpacegroupAnalyzer(s, symprec=0.01)
+        sim = simulator_for(source, config.pattern)
+        infos.append(
+            StructureInfo(
+                name=structure_label(source),
+                species=[str(site.specie) if site.is_ordered else site.species.formula for site in s],
+                lattice=lattice_params(s),
+                frac=frac_coords(s),
+                spacegroup_symbol=sga.get_space_group_symbol(),
+                spacegroup_number=sga.get_space_group_number(),
+                family=crystal_family(s),
+                pattern=ground_truth_pattern(source, config.pattern),
+                two_theta=np.asarray(sim.two_theta, dtype=np.float64),
+            )
+        )
+    return infos
+
+
+def _cost(item: WorkItem) -> float:
+    # Longest tasks first shortens the tail of the sweep (CHGNet relaxations dominate).
+    per_member = 40.0 if item.info.method == RELAX_METHOD else 1.0
+    return per_member * item.info.n_members * (1 + item.info.n_sites) * (1 + item.info.max_steps)
+
+
+def run_campaign(
+    config: ExperimentConfig,
+    *,
+    store_path: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
+) -> Path:
+    """Run (or resume) ``config`` into its store; returns the store path."""
+    from xrdtui.store.writer import StoreWriter
+
+    path = Path(store_path) if store_path else config.store_path
+    notify = on_event or (lambda event: None)
+    structures = structure_infos(config)
+    items = build_work(config, {s.name: len(s.species) for s in structures})
+    infos = [item.info for item in items]
+
+    if resume:
+        if not path.exists():
+            raise ConfigError(f"--resume: no store at {path} to resume")
+        writer, done_ids = StoreWriter.resume(path, tasks=infos, config_hash=config.content_hash)
+    else:
+        if path.exists() and not overwrite:
+            raise ConfigError(f"store {path} exists: use --resume to finish it or --overwrite to start again")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        preview_axis = np.asarray(structures[0].two_theta[::PREVIEW_STRIDE]) if structures else None
+        writer = StoreWriter.create(
+            path,
+            name=config.name,
+            tasks=infos,
+            structures=structures,
+            config_text=config.text,
+            config_hash=config.content_hash,
+            versions=package_versions(),
+            seed=config.seed,
+            preview_two_theta=preview_axis,
+            overwrite=overwrite,
+        )
+        done_ids = set()
+
+    todo = sorted((it for it in items if it.info.task_id not in done_ids), key=_cost, reverse=True)
+    total = len(items)
+    done, failed = len(done_ids), 0
+    own_executor = executor is None
+    ex = executor
+    try:
+        notify(RunEvent("start", total, done, failed, message=f"{len(todo)} tasks to run"))
+        if todo:
+            ex = ex or make_executor(workers or config.workers, scheduler or config.scheduler)
+            notify(RunEvent("start", total, done, failed, message=ex.name))
+            live = ex.progress_queue()
+            window = max(2, 2 * ex.workers)
+            pending: dict[Any, WorkItem] = {}
+            queue_iter = iter(todo)
+            last_beat = 0.0
+            while True:
+                while len(pending) < window:
+                    item = next(queue_iter, None)
+                    if item is None:
+                        break
+                    pending[ex.submit(run_task, item, live)] = item
+                    if live is None:
+                        writer.mark_running(item.info.task_id)
+                if not pending:
+                    break
+                finished, _ = ex.wait_any(pending.keys(), timeout=0.5)
+                _write_live(writer, drain(live))
+                for future in finished:
+                    item = pending.pop(future)
+                    task_id = item.info.task_id
+                    try:
+                        result = future.result()
+                    except XrdtuiError as exc:
+                        writer.mark_failed(task_id, str(exc))
+                        failed += 1
+                        notify(RunEvent("task", total, done, failed, task_id, f"failed: {exc}"))
+                        continue
+                    except Exception as exc:  # a worker crash must not stop the campaign
+                        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
+                        writer.mark_failed(task_id, reason)
+                        failed += 1
+                        notify(RunEvent("task", total, done, failed, task_id, f"failed: {reason}"))
+                        continue
+                    writer.write_result(task_id, result)
+                    done += 1
+                    notify(RunEvent("task", total, done, failed, task_id, f"{result.k}/{result.n} matched"))
+                if time.monotonic() - last_beat > HEARTBEAT_S:
+                    writer.heartbeat()
+                    last_beat = time.monotonic()
+        writer.finish()
+        notify(RunEvent("done", total, done, failed))
+    finally:
+        if own_executor and ex is not None:
+            ex.close()
+        writer.close()
+    return path
+
+
+def _write_live(writer, messages: list) -> None:
+    """Live messages from workers: ``(task_id, "start")`` or ``(task_id, first_row, loss_rows[t,B])``."""
+    for message in messages:
+        task_id = message[0]
+        if writer.status(task_id) == "pending":
+            writer.mark_running(task_id)
+        if len(message) == 3:
+            writer.write_partial_loss(task_id, int(message[1]), np.asarray(message[2]))

@@ -1,0 +1,319 @@
+"""The task list of an experiment and the pure function that runs one task in a worker.
+
+A task is one (structure, noise type, level, method, mode) cell: all distortions of that structure at
+that level are recovered together as one batch. The distortions depend only on (seed, structure, noise,
+level) — never on the method or mode — so every loss, every mode and CHGNet start from the very same
+distorted structures.
+
+``run_task`` runs in worker processes (local pool or Dask); it touches no store and returns a
+:class:`~xrdtui.store.records.TaskResult`. Structures and simulators are cached per worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xrdtui.store.records import TaskInfo, TaskResult
+from xrdtui.sweep.config import RELAX_METHOD, RELAX_MODE, ExperimentConfig
+
+PREVIEW_STRIDE = 10  # 0.01° simulator bins -> 0.1° previews stored for the TUI overlays
+LIVE_EVERY = 10  # steps between live loss messages from a worker
+MAX_REASON = 120
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """Everything a worker needs for one task (small and picklable)."""
+
+    info: TaskInfo
+    source: str  # benchmark name or structure file path
+    distortions: int  # size of the seeded distortion batch the members are taken from
+    pattern: dict[str, Any] = field(default_factory=dict)
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    chgnet: dict[str, Any] = field(default_factory=dict)
+
+
+def structure_label(source: str) -> str:
+    """Name of a structure in task ids: the benchmark name, or the file stem of a user structure."""
+    return os.path.splitext(os.path.basename(source))[0] if os.sep in source or "." in source else source
+
+
+def build_work(config: ExperimentConfig, n_sites: dict[str, int]) -> list[WorkItem]:
+    """All tasks of ``config`` in a deterministic order. ``n_sites`` maps structure label -> N."""
+    from xrdtui.engine.optimize import OptimizerSettings
+    from xrdtui.engine.relax import RelaxSettings
+
+    xrd_steps = OptimizerSettings(**config.optimizer).max_steps
+    relax_steps = RelaxSettings(**_relax_kwargs(config.chgnet)).steps
+    relax_members = config.chgnet.get("members", config.distortions)
+    items = []
+    for source in config.structures:
+        label = structure_label(source)
+        for noise, levels in config.noise.items():
+            for level in levels:
+                for method in config.methods:
+                    is_relax = method == RELAX_METHOD
+                    for mode in (RELAX_MODE,) if is_relax else config.modes:
+                        info = TaskInfo.build(
+                            label,
+                            noise,
+                            level,
+                            method,
+                            mode,
+                            n_members=relax_members if is_relax else config.distortions,
+                            n_sites=n_sites[label],
+                            max_steps=relax_steps if is_relax else xrd_steps,
+                            # CHGNet moves atoms and cell; XRD coordinates move only under coordinate noise.
+                            traj_frac=is_relax or noise == "coords",
+                            seed=config.seed,
+                        )
+                        items.append(
+                            WorkItem(info, source, config.distortions, config.pattern, config.optimizer, config.chgnet)
+                        )
+    return items
+
+
+def _relax_kwargs(chgnet: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in chgnet.items() if k != "members"}
+
+
+# ---------------------------------------------------------------- worker side
+
+_STRUCTURES: dict[str, Any] = {}
+_SIMULATORS: dict[tuple, Any] = {}
+
+
+def _structure(source: str):
+    if source not in _STRUCTURES:
+        from xrdtui.engine.structures import resolve_structure
+
+        _STRUCTURES[source] = resolve_structure(source)[1]
+    return _STRUCTURES[source]
+
+
+def simulator_for(source: str, pattern: dict[str, Any]):
+    """The cached simulator of a structure with the campaign's pattern settings."""
+    key = (source, tuple(sorted(pattern.items())))
+    if key not in _SIMULATORS:
+        from xrdtui.engine.simulator import PatternSettings, XRDSimulator
+
+        _SIMULATORS[key] = XRDSimulator(_structure(source), PatternSettings(**pattern))
+    return _SIMULATORS[key]
+
+
+def ground_truth_pattern(source: str, pattern: dict[str, Any]) -> np.ndarray:
+    """The ground-truth pattern [M] (max 1) that every XRD task of this structure fits."""
+    import torch
+
+    from xrdtui.engine.structures import frac_coords, lattice_params
+
+    sim = simulator_for(source, pattern)
+    s = _structure(source)
+    with torch.no_grad():
+        lat = torch.as_tensor(lattice_params(s), dtype=torch.float64)[None]
+        frac = torch.as_tensor(frac_coords(s), dtype=torch.float64)[None]
+        return sim.pattern(lat, frac)[0].detach().cpu().numpy().astype(np.float32)
+
+
+def _previews(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Patterns [B,P] at 0.1° for display; NaN rows where a member's cell cannot be simulated."""
+    import torch
+
+    sim = simulator_for(source, pattern)
+    lat = torch.as_tensor(lattice, dtype=torch.float64)
+    fr = torch.as_tensor(frac, dtype=torch.float64)
+    out = np.full((lat.shape[0], len(sim.two_theta[::PREVIEW_STRIDE])), np.nan, dtype=np.float16)
+    bad = sim.invalid_members(lat, fr).cpu().numpy()
+    ok = ~bad
+    if ok.any():
+        with torch.no_grad():
+            pats = sim.pattern(lat[ok], fr[ok]).cpu().numpy()
+        out[ok] = pats[:, ::PREVIEW_STRIDE].astype(np.float16)
+    return out
+
+
+def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
+    """Distort, recover (XRD gradient descent or CHGNet), match, and summarise one task."""
+    from xrdtui.engine.matching import jeffreys_interval, match_structures
+    from xrdtui.engine.noise import distort
+    from xrdtui.engine.structures import frac_coords, lattice_params, with_params
+
+    t0 = time.perf_counter()
+    info = item.info
+    truth = _structure(item.source)
+    batch = distort(truth, info.structure, info.noise, info.level, item.distortions, info.seed)
+    init_lattice = np.asarray(batch.lattice[: info.n_members], dtype=np.float64)
+    init_frac = np.asarray(batch.frac[: info.n_members], dtype=np.float64)
+
+    if info.method == RELAX_METHOD:
+        out = _run_relax(item, truth, init_lattice, init_frac)
+    else:
+        out = _run_xrd(item, truth, init_lattice, init_frac, live_queue)
+
+    failed = out["failed"]
+    finals = []
+    for b in range(info.n_members):
+        if failed[b]:
+            finals.append(None)
+            continue
+        finals.append(with_params(truth, out["final_lattice"][b], out["final_frac"][b]))
+    matched = np.zeros(info.n_members, dtype=bool)
+    rms = np.full(info.n_members, np.nan)
+    candidates = [(b, s) for b, s in enumerate(finals) if s is not None]
+    if candidates:
+        results = match_structures(truth, [s for _, s in candidates])
+        for (b, _), res in zip(candidates, results):
+            matched[b] = bool(res.matched)
+            rms[b] = res.rms if res.matched else np.nan
+    k, n = int(matched.sum()), info.n_members
+    lo, hi = jeffreys_interval(k, n)
+    return TaskResult(
+        loss=out["loss"].astype(np.float32),
+        lattice=out["lattice"].astype(np.float32),
+        frac=None if out["frac"] is None else out["frac"].astype(np.float32),
+        n_steps=out["n_steps"].astype(np.int32),
+        init_lattice=init_lattice,
+        init_frac=init_frac,
+        final_lattice=out["final_lattice"],
+        final_frac=out["final_frac"],
+        matched=matched,
+        rms=rms,
+        final_loss=out["final_loss"],
+        final_similarity=out["final_similarity"],
+        converged=out["converged"],
+        failed=failed,
+        reasons=[r[:MAX_REASON] for r in out["reasons"]],
+        init_pattern=_previews(item.source, item.pattern, init_lattice, init_frac),
+        final_pattern=_previews(item.source, item.pattern, out["final_lattice"], out["final_frac"]),
+        wall_s=time.perf_counter() - t0,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        k=k,
+        n=n,
+        lo=float(lo),
+        hi=float(hi),
+    )
+
+
+def _run_xrd(item: WorkItem, truth, init_lattice, init_frac, live_queue) -> dict[str, np.ndarray]:
+    import torch
+
+    from xrdtui.engine.losses import similarity
+    from xrdtui.engine.optimize import OptimizerSettings, recover
+    from xrdtui.engine.structures import crystal_family
+
+    info = item.info
+    sim = simulator_for(item.source, item.pattern)
+    target = torch.as_tensor(ground_truth_pattern(item.source, item.pattern))
+    optimise = ("coords",) if info.noise == "coords" else ("lattice",)
+
+    callback = None
+    if live_queue is not None:
+        live_queue.put((info.task_id, "start"))
+        buffer: list[np.ndarray] = []
+
+        def callback(step: int, loss: np.ndarray) -> None:
+            # Called every step; ship rows in blocks so the writer sees whole curves, not samples.
+            buffer.append(np.asarray(loss, dtype=np.float32))
+            if len(buffer) >= LIVE_EVERY:
+                live_queue.put((info.task_id, step - len(buffer) + 1, np.stack(buffer)))
+                buffer.clear()
+
+    traj = recover(
+        sim,
+        target,
+        init_lattice,
+        init_frac,
+        loss=info.method,
+        mode=info.mode,
+        family=crystal_family(truth),
+        optimise=optimise,
+        settings=OptimizerSettings(**{**item.optimizer, "callback_every": 1}),
+        callback=callback,
+    )
+    final_lattice = np.asarray(traj.final_lattice, dtype=np.float64)
+    final_frac = np.asarray(traj.final_frac, dtype=np.float64)
+    failed = np.asarray(traj.failed, dtype=bool)
+    final_sim = np.full(info.n_members, np.nan)
+    ok = ~failed
+    if ok.any():
+        with torch.no_grad():
+            pats = sim.pattern(torch.as_tensor(final_lattice[ok]), torch.as_tensor(final_frac[ok]))
+            final_sim[ok] = similarity(info.method, pats, target.to(pats.dtype)).cpu().numpy()
+    final_loss = traj.loss[np.minimum(traj.n_steps, traj.loss.shape[0] - 1), np.arange(info.n_members)]
+    return dict(
+        loss=traj.loss,
+        lattice=traj.lattice,
+        frac=traj.frac if info.traj_frac else None,
+        n_steps=traj.n_steps,
+        final_lattice=final_lattice,
+        final_frac=final_frac,
+        final_loss=np.asarray(final_loss, dtype=np.float64),
+        final_similarity=final_sim,
+        converged=np.asarray(traj.converged, dtype=bool),
+        failed=failed,
+        reasons=list(traj.reasons),
+    )
+
+
+def _run_relax(item: WorkItem, truth, init_lattice, init_frac) -> dict[str, np.ndarray]:
+    import torch
+
+    from xrdtui.engine.losses import similarity
+    from xrdtui.engine.relax import RelaxSettings, relax_structures
+    from xrdtui.engine.structures import frac_coords, lattice_params, with_params
+
+    info = item.info
+    B, T1, N = info.n_members, info.n_rows, info.n_sites
+    starts = [with_params(truth, init_lattice[b], init_frac[b]) for b in range(B)]
+    results = relax_structures(starts, RelaxSettings(**_relax_kwargs(item.chgnet)))
+    loss = np.full((T1, B), np.nan)
+    lattice = np.full((T1, B, 6), np.nan)
+    frac = np.full((T1, B, N, 3), np.nan)
+    n_steps = np.zeros(B, dtype=np.int64)
+    final_lattice = init_lattice.copy()
+    final_frac = init_frac.copy()
+    final_loss = np.full(B, np.nan)
+    converged = np.zeros(B, dtype=bool)
+    failed = np.zeros(B, dtype=bool)
+    reasons = [""] * B
+    for b, res in enumerate(results):
+        if res.failed:
+            failed[b], reasons[b] = True, res.reason
+            continue
+        rows = min(len(res.energies), T1)
+        loss[:rows, b] = res.energies[:rows]
+        lattice[:rows, b] = res.lattice[:rows]
+        frac[:rows, b] = res.frac[:rows]
+        n_steps[b] = res.n_steps
+        final_lattice[b] = lattice_params(res.final_structure)
+        final_frac[b] = frac_coords(res.final_structure)
+        final_loss[b] = res.energies[rows - 1]
+        converged[b] = res.converged
+    # XRD similarity of the relaxed cells: how far CHGNet's answer is from the measured pattern.
+    final_sim = np.full(B, np.nan)
+    ok = ~failed
+    if ok.any():
+        sim = simulator_for(item.source, item.pattern)
+        target = torch.as_tensor(ground_truth_pattern(item.source, item.pattern))
+        with torch.no_grad():
+            pats = sim.pattern(torch.as_tensor(final_lattice[ok]), torch.as_tensor(final_frac[ok]))
+            final_sim[ok] = similarity("cosine", pats, target.to(pats.dtype)).cpu().numpy()
+    return dict(
+        loss=loss,
+        lattice=lattice,
+        frac=frac,
+        n_steps=n_steps,
+        final_lattice=final_lattice,
+        final_frac=final_frac,
+        final_loss=final_loss,
+        final_similarity=final_sim,
+        converged=converged,
+        failed=failed,
+        reasons=reasons,
+    )
