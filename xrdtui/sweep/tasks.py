@@ -286,14 +286,14 @@ def _run_relax(item: WorkItem, truth, init_lattice, init_frac) -> dict[str, np.n
         if res.failed:
             failed[b], reasons[b] = True, res.reason
             continue
-        rows = min(len(res.energies), T1)
-        loss[:rows, b] = res.energies[:rows]
+        rows = min(len(res.energy), T1)
+        loss[:rows, b] = res.energy[:rows]
         lattice[:rows, b] = res.lattice[:rows]
         frac[:rows, b] = res.frac[:rows]
         n_steps[b] = res.n_steps
         final_lattice[b] = lattice_params(res.final_structure)
         final_frac[b] = frac_coords(res.final_structure)
-        final_loss[b] = res.energies[rows - 1]
+        final_loss[b] = res.energy[rows - 1]
         converged[b] = res.converged
     # XRD similarity of the relaxed cells: how far CHGNet's answer is from the measured pattern.
     final_sim = np.full(B, np.nan)
