@@ -1,0 +1,87 @@
+"""Experiment TOML validation: good files parse, every mistake is one ConfigError line naming the key."""
+
+from pathlib import Path
+
+import pytest
+
+from xrdtui.errors import ConfigError
+from xrdtui.sweep.config import load_config, parse_config
+
+PRESETS = Path(__file__).resolve().parents[1] / "xrdtui" / "sweep" / "presets"
+
+GOOD = """
+name = "t"
+seed = 3
+structures = ["U2Ti", "au2s"]
+distortions = 4
+methods = ["cosine", "chgnet"]
+modes = ["free", "projected"]
+[noise]
+lattice = [0.02, 0.05]
+[optimizer]
+method = "gd"
+max_steps = 20
+[chgnet]
+members = 2
+steps = 50
+"""
+
+
+def test_good_config_parses_and_normalises_names():
+    cfg = parse_config(GOOD)
+    assert cfg.structures == ("U2Ti", "Au2S")
+    assert cfg.noise == {"lattice": (0.02, 0.05)}
+    assert cfg.xrd_methods == ("cosine",)
+    assert cfg.optimizer == {"method": "gd", "max_steps": 20}
+    assert cfg.chgnet == {"members": 2, "steps": 50}
+    assert cfg.store_path == Path("store/t.h5")
+
+
+def test_content_hash_ignores_store_and_workers_but_not_seed():
+    a = parse_config(GOOD)
+    b = parse_config(GOOD.replace('name = "t"', 'name = "t"\nstore = "x.h5"\nworkers = 2'))
+    c = parse_config(GOOD.replace("seed = 3", "seed = 4"))
+    assert a.content_hash == b.content_hash
+    assert a.content_hash != c.content_hash
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (('distortions = 4', 'distortions = 0'), "distortions"),
+        (('seed = 3', 'seed = "x"'), "seed"),
+        (('methods = ["cosine", "chgnet"]', 'methods = ["cosine", "l1"]'), "unknown method 'l1'"),
+        (('modes = ["free", "projected"]', 'modes = ["sideways"]'), "unknown mode"),
+        (('lattice = [0.02, 0.05]', 'lattice = [0.02, -1]'), "noise.lattice"),
+        (('lattice = [0.02, 0.05]', 'strain = [0.1]'), "unknown noise type 'strain'"),
+        (('structures = ["U2Ti", "au2s"]', 'structures = ["Unobtainium"]'), "neither a benchmark"),
+        (('method = "gd"', 'method = "lbfgs"'), "optimizer"),
+        (('max_steps = 20', 'max_stepz = 20'), "unknown key 'max_stepz'"),
+        (('members = 2', 'members = 9'), "chgnet.members"),
+        (('name = "t"', 'name = "t"\ncolour = "red"'), "unknown key 'colour'"),
+        (('[noise]', '[noise'), "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_config_error(edit, fragment):
+    text = GOOD.replace(*edit)
+    assert text != GOOD
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_missing_file_is_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_presets_are_valid_and_quick_is_small():
+    quick = load_config(PRESETS / "quick.toml")
+    paper = load_config(PRESETS / "paper.toml")
+    assert "chgnet" in quick.methods and len(quick.structures) >= 3
+    assert len(paper.structures) == 10 and paper.distortions == 50
+    assert set(paper.xrd_methods) == {"cosine", "mse", "entropy"}
+    assert min(paper.noise["lattice"]) <= 0.01 and max(paper.noise["lattice"]) >= 0.1
+    assert min(paper.noise["coords"]) <= 0.01 and max(paper.noise["coords"]) >= 0.1
