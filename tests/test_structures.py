@@ -14,6 +14,7 @@ from xrdtui.errors import InputError
 
 SHARED = Path(__file__).parents[2] / "shared"
 REFERENCE_DIR = SHARED / "data" / "mp20_selected"
+pytestmark = pytest.mark.filterwarnings("ignore:Set OLD_ERROR_HANDLING:DeprecationWarning")  # spglib chatter
 needs_shared = pytest.mark.skipif(not REFERENCE_DIR.is_dir(), reason="../shared reference data absent")
 
 

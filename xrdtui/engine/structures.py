@@ -146,7 +146,9 @@ def crystal_family(structure: Structure) -> str:
     """Crystal family of a structure from pymatgen's crystal system (symprec 0.01); trigonal -> hexagonal."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    system = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_crystal_system()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # spglib deprecation chatter
+        system = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_crystal_system()
     return "hexagonal" if system == "trigonal" else system
 
 
