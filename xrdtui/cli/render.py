@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output (no terminal) gets wide lines instead of 80 columns, so task ids are never cut.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 

@@ -33,7 +33,7 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store instead of failing."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Local worker processes (default: cores)."),
     scheduler: Optional[str] = typer.Option(
-        None, "--scheduler", help="Dask scheduler address (tcp://host:8786), or 'local' for a local Dask cluster."
+        None, "--scheduler", help="Dask scheduler address (tcp://host:8786), 'local' for a local Dask cluster, 'inline' to run in this process."
     ),
     store: Optional[Path] = typer.Option(None, "--store", "-o", help="Store file (default: store/<name>.h5)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

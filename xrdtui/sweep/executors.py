@@ -148,7 +148,36 @@ class DaskExecutor:
             self._cluster.close()
 
 
+class InlineExecutor:
+    """Runs each task in this process when submitted (debugging, tests, and single-core machines)."""
+
+    name = "inline (this process)"
+    workers = 1
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # delivered through the future like a pool would
+            future.set_exception(exc)
+        return future
+
+    def wait_any(self, futures, timeout):
+        futures = list(futures)
+        return [f for f in futures if f.done()], [f for f in futures if not f.done()]
+
+    def progress_queue(self):
+        return None
+
+    def close(self) -> None:
+        pass
+
+
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """``scheduler``: None (local process pool), "inline" (this process), "local" (a local Dask cluster)
+    or a Dask scheduler address."""
+    if scheduler == "inline":
+        return InlineExecutor()
     if scheduler:
         return DaskExecutor(scheduler, workers)
     return LocalExecutor(workers)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from xrdtui.errors import InputError
 from xrdtui.store.records import TaskInfo, TaskResult
 from xrdtui.sweep.config import RELAX_METHOD, RELAX_MODE, ExperimentConfig
 
@@ -162,7 +163,11 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         if failed[b]:
             finals.append(None)
             continue
-        finals.append(with_params(truth, out["final_lattice"][b], out["final_frac"][b]))
+        try:
+            finals.append(with_params(truth, out["final_lattice"][b], out["final_frac"][b]))
+        except InputError as exc:  # a degenerate final cell fails this member, not the task
+            failed[b], out["reasons"][b] = True, f"final cell: {exc}"
+            finals.append(None)
     matched = np.zeros(info.n_members, dtype=bool)
     rms = np.full(info.n_members, np.nan)
     candidates = [(b, s) for b, s in enumerate(finals) if s is not None]
