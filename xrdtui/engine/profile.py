@@ -72,19 +72,14 @@ def dense_profile(two_theta, positions, intensities, U: float, V: float, W: floa
     return out
 
 
-def _smooth_fft_length(n: int) -> int:
-    """Smallest integer ≥ n of the form 2^a 3^b 5^c (fast sizes for torch.fft / pocketfft)."""
-    best = 1 << max(0, (n - 1).bit_length())
-    p5 = 1
-    while p5 < 2 * n:
-        p35 = p5
-        while p35 < 2 * n:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
+def _fast_fft_length(n: int) -> int:
+    """Smallest length ≥ n of the form 2^a·m, m in {1, 3, 5, 9, 15} (pocketfft is fastest on these)."""
+    best = None
+    for m in (1, 3, 5, 9, 15):
+        length = m
+        while length < n:
+            length *= 2
+        best = length if best is None else min(best, length)
     return best
 
 
@@ -93,16 +88,18 @@ class WarpedBroadener:
 
     Parameters: ``two_theta`` output angles [M] (degrees, ascending), Caglioti U, V, W (deg²), η,
     ``max_peak_two_theta`` the largest peak position that must be representable (degrees),
-    ``points_per_fwhm`` grid density (1/h), ``pad_fwhm`` extra FFT length in FWHMs against wrap-around.
-    Call with positions [B, R] (degrees) and intensities [B, R] → profile [B, M] (1/degree), in ``dtype``.
-    Differentiable in both positions and intensities.
+    ``points_per_fwhm`` grid density (1/h), ``pad_fwhm`` extra FFT length in FWHMs against wrap-around,
+    ``block`` outputs per read-back block (the read-back is a batched matmul of small dense blocks).
+    Call with positions [B, R] (degrees) and intensities [B, R] → profile [B, M] (1/degree) in ``dtype``;
+    ``normalise=True`` divides each row by its maximum. Differentiable in positions and intensities
+    (hand-written backward, :class:`_WarpedProfile`).
     """
 
     TABLE_STEP = 1e-3  # degrees; linear interpolation of u(2θ) on this table errs by < 1e-8 FWHM
 
     def __init__(self, two_theta, U: float, V: float, W: float, eta: float, max_peak_two_theta: float,
-                 points_per_fwhm: float = 8.0, pad_fwhm: float = 40.0, dtype=torch.float32,
-                 device="cpu"):
+                 points_per_fwhm: float = 8.0, pad_fwhm: float = 20.0, block: int = 64,
+                 dtype=torch.float32, device="cpu"):
         x_out = np.asarray(two_theta, dtype=np.float64)
         x_hi = max(float(max_peak_two_theta), float(x_out[-1])) + 0.5
         if x_hi >= 179.0:
@@ -123,54 +120,123 @@ class WarpedBroadener:
         self.u_lo = -2.0 * self.h
         u_hi = u_tab[-1] + 2.0 * self.h
         self.n_nodes = int(math.ceil((u_hi - self.u_lo) / self.h)) + 1
-        self.fft_len = _smooth_fft_length(self.n_nodes + int(math.ceil(pad_fwhm / self.h)))
+        self.fft_len = _fast_fft_length(self.n_nodes + int(math.ceil(pad_fwhm / self.h)))
         self.dtype, self.device = dtype, torch.device(device)
+        dev = self.device
 
         # grid coordinate t(2θ) = (u − u_lo)/h: table + slope for linear interpolation of peak positions
         t_tab = (u_tab - self.u_lo) / self.h
-        self._t_tab = torch.tensor(t_tab, dtype=dtype, device=self.device)
-        self._t_slope = torch.tensor(np.diff(t_tab, append=t_tab[-1]), dtype=dtype, device=self.device)
+        self._t_tab = torch.tensor(t_tab, dtype=dtype, device=dev)
+        self._t_slope = torch.tensor(np.diff(t_tab, append=t_tab[-1]) / self.TABLE_STEP, dtype=dtype, device=dev)
         self._n_tab = n_tab
 
-        # kernel: unit-FWHM pseudo-Voigt at circular distances, prefiltered by the squared B-spline symbol
+        # kernel: unit-FWHM pseudo-Voigt at circular distances, prefiltered by the squared B-spline symbol;
+        # it is real and even, so its transform is real and the convolution is self-adjoint
         m = np.arange(self.fft_len)
-        dist = np.minimum(m, self.fft_len - m) * self.h
-        kernel = pseudo_voigt(dist, 1.0, eta)
-        khat = np.fft.rfft(kernel)
+        kernel = pseudo_voigt(np.minimum(m, self.fft_len - m) * self.h, 1.0, eta)
+        khat = np.fft.rfft(kernel).real
         omega = 2.0 * math.pi * np.arange(khat.shape[0]) / self.fft_len
         khat = khat / (2.0 / 3.0 + np.cos(omega) / 3.0) ** 2
-        cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
-        self._khat = torch.tensor(khat, dtype=cdtype, device=self.device)
+        self._khat = torch.tensor(khat, dtype=dtype, device=dev)
 
-        # read-back: cubic B-spline weights at the fixed output angles, times 1/H (density per degree)
+        # read-back: cubic B-spline weights at the fixed output angles, times 1/H (density per degree),
+        # packed as dense blocks: out[block b] = R[b]ᵀ · conv[start_b : start_b + width]
         t_out = np.interp(x_out, xt, t_tab)
-        j = np.floor(t_out)
-        f = t_out - j
-        w = _bspline_weights_np(f) / caglioti_fwhm(x_out, U, V, W)
-        self._rb_idx = torch.tensor((j[None, :] - 1 + np.arange(4)[:, None]).astype(np.int64), device=self.device)
-        self._rb_w = torch.tensor(w, dtype=dtype, device=self.device)
-        self.n_out = x_out.shape[0]
+        j = np.floor(t_out).astype(np.int64)
+        w = _bspline_weights_np(t_out - j) / caglioti_fwhm(x_out, U, V, W)  # [4, M]
+        self.n_out = m_out = x_out.shape[0]
+        nb = -(-m_out // block)
+        first = j[np.minimum(np.arange(nb) * block, m_out - 1)] - 1
+        last = j[np.minimum(np.arange(nb) * block + block - 1, m_out - 1)] + 2
+        width = int((last - first).max()) + 1
+        start = np.minimum(first, self.fft_len - width)
+        rmat = np.zeros((nb, width, block))
+        for q in range(4):
+            i = np.arange(m_out)
+            rmat[i // block, j - 1 + q - start[i // block], i % block] = w[q]
+        self._rb_index = torch.tensor((start[:, None] + np.arange(width)).reshape(-1), device=dev)
+        self._rb_mat = torch.tensor(rmat, dtype=dtype, device=dev)  # [nb, width, block]
+        self._rb_mat_t = self._rb_mat.transpose(1, 2).contiguous()  # [nb, block, width]
+        self._block = block
 
-    def grid_coordinate(self, positions: torch.Tensor) -> torch.Tensor:
-        """Grid coordinate t = (u(2θ) − u_lo)/h of peak positions (degrees), clamped to the grid."""
-        s = (positions.to(self.dtype) / self.TABLE_STEP).clamp(0.0, self._n_tab - 2)
-        i = s.detach().floor().long()
-        t = self._t_tab[i] + (s - i) * self._t_slope[i]
-        return t.clamp(1.0, self.n_nodes - 3.0)
+    def grid_coordinate(self, positions: torch.Tensor):
+        """Grid coordinate t = (u(2θ) − u_lo)/h of peak positions (degrees), clamped to the grid, and
+        dt/d(2θ) (0 where clamped)."""
+        s = (positions.detach().to(self.dtype) / self.TABLE_STEP).clamp(0.0, self._n_tab - 2)
+        i = s.floor().long()
+        slope = self._t_slope[i]
+        t = self._t_tab[i] + (s - i) * (slope * self.TABLE_STEP)
+        inside = (t >= 1.0) & (t <= self.n_nodes - 3.0)
+        return t.clamp(1.0, self.n_nodes - 3.0), torch.where(inside, slope, torch.zeros_like(slope))
 
-    def __call__(self, positions: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
+    def __call__(self, positions: torch.Tensor, intensities: torch.Tensor, normalise: bool = False):
+        return _WarpedProfile.apply(positions, intensities.to(self.dtype), self, normalise)
+
+    # linear pieces shared by forward and backward
+    def _convolve(self, grid: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft(torch.fft.rfft(grid) * self._khat, n=self.fft_len)
+
+    def _read_back(self, conv: torch.Tensor) -> torch.Tensor:
+        b = conv.shape[0]
+        nb, width, block = self._rb_mat.shape
+        windows = conv.t().index_select(0, self._rb_index).view(nb, width, b)
+        out = torch.bmm(self._rb_mat_t, windows)  # [nb, block, B]
+        return out.view(nb * block, b)[: self.n_out].t().contiguous()
+
+    def _read_back_adjoint(self, grad_out: torch.Tensor) -> torch.Tensor:
+        b = grad_out.shape[0]
+        nb, width, block = self._rb_mat.shape
+        g = grad_out.new_zeros(nb * block, b)
+        g[: self.n_out] = grad_out.t()
+        gw = torch.bmm(self._rb_mat, g.view(nb, block, b))  # [nb, width, B]
+        gconv = grad_out.new_zeros(self.fft_len, b).index_add_(0, self._rb_index, gw.view(nb * width, b))
+        return gconv.t().contiguous()
+
+
+class _WarpedProfile(torch.autograd.Function):
+    """Deposit → convolve → read back (→ normalise), with a hand-written backward (autograd would store
+    and replay every [B, M] intermediate)."""
+
+    @staticmethod
+    def forward(ctx, positions, intensities, br: WarpedBroadener, normalise: bool):
         b = positions.shape[0]
-        t = self.grid_coordinate(positions)
-        j = t.detach().floor()
-        w = _bspline_weights(t - j) * intensities.to(self.dtype)[..., None]  # [B, R, 4]
-        idx = (j.long()[..., None] - 1 + torch.arange(4, device=self.device)).reshape(b, -1)
-        grid = torch.zeros(b, self.fft_len, dtype=self.dtype, device=self.device)
-        grid = grid.scatter_add(1, idx, w.reshape(b, -1))
-        conv = torch.fft.irfft(torch.fft.rfft(grid) * self._khat, n=self.fft_len)
-        out = conv[:, self._rb_idx[0]] * self._rb_w[0]
-        for q in range(1, 4):
-            out = out + conv[:, self._rb_idx[q]] * self._rb_w[q]
+        t, dtdx = br.grid_coordinate(positions)
+        j = t.floor()
+        f = t - j
+        w = _bspline_weights(f)  # [B, R, 4]
+        idx = (j.long()[..., None] - 1 + torch.arange(4, device=br.device)).reshape(b, -1)
+        grid = torch.zeros(b, br.fft_len, dtype=br.dtype, device=br.device)
+        grid.scatter_add_(1, idx, (w * intensities[..., None]).reshape(b, -1))
+        out = br._read_back(br._convolve(grid))
+        peak = None
+        if normalise:
+            peak, arg = out.max(1, keepdim=True)
+            peak = peak.clamp_min(1e-30)  # an empty pattern stays 0
+            out = out / peak
+            ctx.arg = arg
+        ctx.br, ctx.normalise, ctx.pos_dtype = br, normalise, positions.dtype
+        ctx.save_for_backward(idx, f, w, dtdx, intensities, out, peak)
         return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        idx, f, w, dtdx, intensities, out, peak = ctx.saved_tensors
+        br = ctx.br
+        b = grad_out.shape[0]
+        grad_out = grad_out.to(br.dtype)
+        if ctx.normalise:  # out = p / max(p): dL/dp = g/peak − (Σ g·out)/peak at the argmax
+            corr = (grad_out * out).sum(1, keepdim=True)
+            grad_out = grad_out / peak
+            grad_out = grad_out.scatter_add(1, ctx.arg, -corr / peak)
+        ggrid = br._convolve(br._read_back_adjoint(grad_out))
+        gw = ggrid.gather(1, idx).view(b, -1, 4)
+        grad_i = grad_t = None
+        if ctx.needs_input_grad[1]:
+            grad_i = (gw * w).sum(-1)
+        if ctx.needs_input_grad[0]:
+            grad_t = (gw * _bspline_derivative(f)).sum(-1) * intensities * dtdx
+            grad_t = grad_t.to(ctx.pos_dtype)
+        return grad_t, grad_i, None, None
 
 
 def _bspline_weights(f: torch.Tensor) -> torch.Tensor:
@@ -185,3 +251,10 @@ def _bspline_weights(f: torch.Tensor) -> torch.Tensor:
 def _bspline_weights_np(f: np.ndarray) -> np.ndarray:
     """numpy twin of :func:`_bspline_weights`, nodes along axis 0: [4, ...]."""
     return np.moveaxis(_bspline_weights(torch.as_tensor(f)).numpy(), -1, 0)
+
+
+def _bspline_derivative(f: torch.Tensor) -> torch.Tensor:
+    """d/df of :func:`_bspline_weights` [..., 4]."""
+    f2 = f * f
+    g = 1.0 - f
+    return torch.stack([-0.5 * g * g, 1.5 * f2 - 2.0 * f, -1.5 * f2 + f + 0.5, 0.5 * f2], -1)

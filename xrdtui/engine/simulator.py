@@ -111,7 +111,7 @@ class XRDSimulator:
 
     def __init__(self, structure, settings: PatternSettings = PatternSettings(), strain_margin: float = 0.3,
                  device="cpu", profile_dtype=torch.float32, points_per_fwhm: float = 8.0,
-                 pad_fwhm: float = 40.0):
+                 pad_fwhm: float = 20.0):
         settings.validate()
         if not (math.isfinite(strain_margin) and 0 <= strain_margin < 2):
             raise ConfigError(f"strain_margin must be in [0, 2), got {strain_margin}")
@@ -303,8 +303,7 @@ class XRDSimulator:
         """
         lattice, frac, single, bad = self._checked(lattice, frac, check)
         tt, inten = self._peaks(lattice, frac)
-        prof = self._broaden(tt, inten)
-        out = prof / prof.amax(1, keepdim=True).clamp_min(1e-30)  # max 1 per pattern; empty stays 0
+        out = self._broaden(tt, inten, normalise=True)  # max 1 per pattern; an empty one stays 0
         if bad.any():
             out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
         return out[0] if single else out
