@@ -36,6 +36,9 @@ def run(
         None, "--scheduler", help="Dask scheduler address (tcp://host:8786), 'local' for a local Dask cluster, 'inline' to run in this process."
     ),
     store: Optional[Path] = typer.Option(None, "--store", "-o", help="Store file (default: store/<name>.h5)."),
+    only: Optional[str] = typer.Option(
+        None, "--only", help="Run only tasks whose id matches this glob, e.g. 'U2Ti/*' (others stay pending)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a sweep: distort, recover by XRD gradient descent (and CHGNet), match, store everything."""
@@ -73,7 +76,7 @@ def run(
     with progress:
         path = run_campaign(
             cfg, store_path=store, resume=resume, overwrite=overwrite, workers=workers, scheduler=scheduler,
-            on_event=on_event,
+            only=only, on_event=on_event,
         )
     from xrdtui.store.reader import StoreReader
 

@@ -94,9 +94,14 @@ def run_campaign(
     workers: int | None = None,
     scheduler: str | None = None,
     executor: Executor | None = None,
+    only: str | Callable[[Any], bool] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> Path:
-    """Run (or resume) ``config`` into its store; returns the store path."""
+    """Run (or resume) ``config`` into its store; returns the store path.
+
+    ``only``: a glob on task ids (``"U2Ti/*"``) or a predicate on TaskInfo; other tasks stay pending in the
+    store (a later ``--resume`` runs them).
+    """
     from xrdtui.store.writer import StoreWriter
 
     path = Path(store_path) if store_path else config.store_path
@@ -128,7 +133,9 @@ def run_campaign(
         )
         done_ids = set()
 
-    todo = sorted((it for it in items if it.info.task_id not in done_ids), key=_cost, reverse=True)
+    selected = _selector(only)
+    todo = sorted((it for it in items if it.info.task_id not in done_ids and selected(it.info)), key=_cost,
+                  reverse=True)
     total = len(items)
     done, failed = len(done_ids), 0
     own_executor = executor is None
@@ -177,13 +184,24 @@ def run_campaign(
                 if time.monotonic() - last_beat > HEARTBEAT_S:
                     writer.heartbeat()
                     last_beat = time.monotonic()
-        writer.finish()
+        if done + failed == total:
+            writer.finish()  # a partial (--only) run stays resumable, not finished
         notify(RunEvent("done", total, done, failed))
     finally:
         if own_executor and ex is not None:
             ex.close()
         writer.close()
     return path
+
+
+def _selector(only) -> Callable[[Any], bool]:
+    if only is None:
+        return lambda info: True
+    if callable(only):
+        return only
+    import fnmatch
+
+    return lambda info: fnmatch.fnmatchcase(info.task_id, only)
 
 
 def _write_live(writer, messages: list) -> None:
