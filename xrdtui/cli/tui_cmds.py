@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from xrdtui.cli.main import app
-from xrdtui.errors import XrdtuiError
 
 NO_TTY = "xrdtui {cmd}: no terminal attached; use 'xrdtui status {store}' or 'xrdtui ls {store}' instead."
 
@@ -40,5 +39,3 @@ def watch_store(
 
     launch_app(store, watch=True)
 
-
-__all__ = ["open_store", "watch_store", "XrdtuiError"]

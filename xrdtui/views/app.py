@@ -1,0 +1,115 @@
+"""The xrdtui Textual app: one mode per main screen (runs browser, live monitor, match table,
+landscape), run detail pushed on top, help as a modal. The app holds the shared state (target folder
+or file, the current store, the reader pool); screens read the store in thread workers only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+
+from xrdtui.views.screens.browser import BrowserScreen
+from xrdtui.views.screens.help import HelpScreen
+from xrdtui.views.screens.landscape import LandscapeScreen
+from xrdtui.views.screens.matches import MatchScreen
+from xrdtui.views.screens.monitor import MonitorScreen
+from xrdtui.views.screens.sweep import NewSweepScreen
+from xrdtui.views.workers import StorePool, pick_store, scan
+
+
+class XrdtuiApp(App):
+    """Browse, monitor and compare xrdtui campaigns stored in HDF5 files."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "xrdtui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    MODES = {
+        "browser": BrowserScreen,
+        "monitor": MonitorScreen,
+        "matches": MatchScreen,
+        "landscape": LandscapeScreen,
+    }
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("b", "goto('browser')", "Runs"),
+        Binding("m", "goto('monitor')", "Monitor"),
+        Binding("t", "goto('matches')", "Matches"),
+        Binding("l", "goto('landscape')", "Landscape"),
+        Binding("ctrl+n", "new_sweep", "New sweep"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    store: reactive[Path | None] = reactive(None, init=False)
+    """The campaign (or landscape) store the screens show."""
+
+    def __init__(
+        self,
+        target: Path,
+        *,
+        watch: bool = False,
+        refresh_s: float = 0.5,
+        scan_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
+        pool: StorePool | None = None,
+    ) -> None:
+        super().__init__()
+        self.target = Path(target)
+        self.watch_live = watch
+        self.refresh_s = refresh_s
+        self.scan_s = scan_s
+        self.clock = clock
+        self.pool = pool or StorePool()
+        self.landscape_key: str | None = None
+        self.sweeps: list = []  # SweepProcess started from this app
+        self.sub_title = str(self.target)
+
+    @property
+    def folder(self) -> Path:
+        """The folder of stores (the target, or the folder holding the target file)."""
+        return self.target if self.target.is_dir() or not self.target.suffix else self.target.parent
+
+    def on_mount(self) -> None:
+        if self.target.is_file():
+            self.store = self.target
+        if self.watch_live:
+            self.switch_mode("monitor")
+            if self.store is None:
+                self.run_worker(self._pick_live, thread=True, exclusive=True, group="pick")
+        else:
+            self.switch_mode("browser")
+
+    def _pick_live(self) -> None:
+        path = pick_store(scan(self.pool, self.target), prefer_live=True)
+        if path is not None:
+            self.call_from_thread(setattr, self, "store", path)
+
+    def watch_store(self, store: Path | None) -> None:
+        self.sub_title = str(store) if store is not None else str(self.target)
+
+    def action_goto(self, mode: str) -> None:
+        # A pushed screen (run detail) is closed first so the mode switch is what the user sees.
+        if self.current_mode == mode and len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_new_sweep(self) -> None:
+        self.push_screen(NewSweepScreen(self.folder), self._sweep_started)
+
+    def _sweep_started(self, sweep) -> None:
+        if sweep is None:
+            return
+        self.sweeps.append(sweep)
+        self.notify(f"sweep started (pid {sweep.pid}); log: {sweep.log}", title="xrdtui run", timeout=8)
+        self.store = sweep.store
+        self.switch_mode("monitor")
+
+    def on_unmount(self) -> None:
+        self.pool.close_all()

@@ -1,0 +1,68 @@
+"""Text formatting shared by the screens (stdlib only): rates, durations, dates, counts."""
+
+from __future__ import annotations
+
+import math
+import time
+
+DASH = "—"
+
+
+def finite(x) -> bool:
+    """True for a real, finite number."""
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_rate(rate: float, lo: float | None = None, hi: float | None = None) -> str:
+    """``0.82 [0.70,0.90]``: a match rate with its interval, or a dash when unknown."""
+    if not finite(rate):
+        return DASH
+    if lo is None or hi is None or not (finite(lo) and finite(hi)):
+        return f"{rate:.2f}"
+    return f"{rate:.2f} [{lo:.2f},{hi:.2f}]"
+
+
+def fmt_duration(seconds: float) -> str:
+    """Compact duration: ``45s``, ``3m05s``, ``2h04m``, ``3d05h``; a dash when unknown."""
+    if not finite(seconds) or seconds < 0:
+        return DASH
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def fmt_time(unix: float) -> str:
+    """Local date and time to the minute (``2024-05-01 12:03``), a dash when unknown."""
+    if not finite(unix) or unix <= 0:
+        return DASH
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(unix)))
+
+
+def fmt_iso(created: str) -> str:
+    """An ISO 8601 creation stamp cut to the minute (``2024-05-01 12:03``)."""
+    if not created:
+        return DASH
+    text = created.replace("T", " ")
+    return text[:16]
+
+
+def fmt_level(level: float) -> str:
+    """A noise level as in task ids (``0.050``)."""
+    from xrdtui.store.layout import format_level
+
+    return format_level(level)
+
+
+def fmt_num(x: float, digits: int = 4) -> str:
+    """A float with ``digits`` significant digits, a dash for NaN."""
+    if not finite(x):
+        return DASH
+    return f"{float(x):.{digits}g}"

@@ -1,0 +1,1 @@
+"""Screens of the xrdtui app: runs browser, live monitor, match table, run detail, landscape, help."""

@@ -1,0 +1,341 @@
+"""Runs browser: the campaigns of the folder, and the chosen store's hierarchy
+(structure → noise → level → method → mode) with status, counts, match rate and dates; type to filter,
+enter to open a task (run detail) or a landscape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
+from textual.widgets.tree import TreeNode as UITreeNode
+
+from xrdtui.views.fmt import DASH, fmt_duration, fmt_iso, fmt_rate, fmt_time
+from xrdtui.views.model import TreeNode, build_tree, filter_rows
+from xrdtui.views.screens.base import Banner, StoreScreen
+from xrdtui.views.workers import Campaign, CampaignData, Catalogue, load_campaign, load_rates, pick_store, scan
+
+STATE_STYLE = {
+    "done": "green",
+    "done*": "green",
+    "running": "yellow",
+    "partial": "cyan",
+    "failed": "red",
+    "pending": "dim",
+    "live": "bold yellow",
+    "finished": "green",
+    "stopped": "magenta",
+    "created": "dim",
+    "error": "bold red",
+    "landscapes": "cyan",
+}
+EXPAND_LIMIT = 300  # a filter expands every match up to this many tasks
+
+
+def campaign_cells(c: Campaign) -> tuple:
+    """Cells of one campaign row: store, state, tasks, failed, match, created."""
+    state = Text(c.state, style=STATE_STYLE.get(c.state, ""))
+    if c.error:
+        return (c.name, state, DASH, DASH, DASH, Text(c.error[:60], style="red"))
+    if c.kind != "campaign":
+        return (c.name, state, f"{c.landscapes} slices", DASH, DASH, fmt_iso(c.created))
+    p = c.progress
+    tasks = f"{p.done}/{p.total}" if p else DASH
+    failed = str(p.failed) if p else DASH
+    match = f"{fmt_rate(c.rate)} ({c.k}/{c.n})" if c.n else DASH
+    return (c.name, state, tasks, failed, match, fmt_iso(c.created))
+
+
+def node_label(node: TreeNode, rates: dict) -> Text:
+    """Tree label: name, status counts and the pooled match rate with its interval."""
+    c = node.counts()
+    text = Text(node.label, style="bold")
+    text.append("  ")
+    if node.is_leaf:
+        text.append(c.state, style=STATE_STYLE.get(c.state, ""))
+    else:
+        text.append(f"{c.done}/{c.total}", style=STATE_STYLE.get(c.state, ""))
+        if c.running:
+            text.append(f" ▶{c.running}", style="yellow")
+    if c.failed:
+        text.append(f" ✗{c.failed}", style="red")
+    m = rates.get(node.key)
+    if m is not None and m.n:
+        text.append(f"  {fmt_rate(m.rate, m.lo, m.hi)}")
+    else:
+        k, n = pooled(node)
+        if n:
+            text.append(f"  {fmt_rate(k / n)}")
+    return text
+
+
+def pooled(node: TreeNode) -> tuple[int, int]:
+    """Matched and judged members over the finished tasks below a node."""
+    done = [r for r in node.rows if r.status == "done"]
+    return sum(r.k for r in done), sum(r.n for r in done)
+
+
+def node_info(node: TreeNode, rates: dict) -> str:
+    """The info line under the tree for the highlighted node."""
+    c = node.counts()
+    head = node.path or "campaign"
+    parts = [f"{c.total} tasks: {c.done} done, {c.failed} failed, {c.running} running, {c.pending} pending"]
+    m = rates.get(node.key)
+    if m is not None and m.n:
+        parts.append(f"match {m.k}/{m.n} = {fmt_rate(m.rate, m.lo, m.hi)}")
+    else:
+        k, n = pooled(node)
+        if n:
+            parts.append(f"match {k}/{n} = {fmt_rate(k / n)}")
+    if node.is_leaf and node.rows:
+        row = node.rows[0]
+        if row.status == "done":
+            parts.append(f"wall {fmt_duration(row.wall_s)}")
+    last = node.last_finished()
+    if last == last:
+        parts.append(f"last finished {fmt_time(last)}")
+    return f"{head} · " + " · ".join(parts)
+
+
+class BrowserScreen(StoreScreen):
+    """Campaign list on top, the chosen campaign's hierarchy below."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("c", "focus_campaigns", "Campaigns"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Banner(id="banner")
+        with Vertical(id="browser"):
+            yield DataTable(id="campaigns", cursor_type="row", zebra_stripes=True)
+            yield Input(placeholder="type to filter (e.g. U2Ti cosine 0.050 failed) - / to focus", id="filter")
+            tree: Tree = Tree("no store", id="tree")
+            tree.guide_depth = 3
+            yield tree
+            yield Static("", id="node-info")
+        yield Footer()
+
+    def setup(self) -> None:
+        table = self.query_one("#campaigns", DataTable)
+        for name, width in (("store", 18), ("state", 10), ("tasks", 9), ("failed", 6), ("match", 16), ("created", 16)):
+            table.add_column(name, key=name, width=width)
+        self._data: CampaignData | None = None
+        self._tree_nodes: dict[tuple, UITreeNode] = {}
+        self._filter = ""
+        self._filter_timer = None
+        self._scanning = False
+        self._loading = False
+        self.rescan()
+        self.set_interval(self.app.scan_s, self._tick)
+
+    # --- catalogue -----------------------------------------------------------------------------------
+    def rescan(self) -> None:
+        self._scanning = True
+        self.load(scan, self.app.pool, self.app.target, done=self._show_catalogue, group="scan")
+
+    def _tick(self) -> None:
+        if not self.is_current or self._scanning:
+            return
+        self.rescan()
+
+    def _show_catalogue(self, cat: Catalogue) -> None:
+        self._scanning = False
+        table = self.query_one("#campaigns", DataTable)
+        keys = [str(c.path) for c in cat.campaigns]
+        existing = [str(k.value) for k in table.rows]
+        if keys != existing:
+            cursor = table.cursor_row
+            table.clear()
+            for c in cat.campaigns:
+                table.add_row(*campaign_cells(c), key=str(c.path))
+            if self.app.store is not None and str(self.app.store) in keys:
+                table.move_cursor(row=keys.index(str(self.app.store)))
+            elif cursor < len(keys):
+                table.move_cursor(row=cursor)
+        else:
+            for c in cat.campaigns:
+                for col, value in zip(("store", "state", "tasks", "failed", "match", "created"), campaign_cells(c)):
+                    table.update_cell(str(c.path), col, value)
+        table.display = bool(cat.campaigns)
+        banner = self.query_one(Banner)
+        if cat.message:
+            banner.say(cat.message, "info")
+        elif banner.has_class("-info"):
+            banner.clear()
+        self._catalogue = cat
+        if self.app.store is None:
+            chosen = pick_store(cat, prefer_live=True)
+            if chosen is not None:
+                self.app.store = chosen
+        else:
+            mine = next((c for c in cat.campaigns if c.path == self.app.store), None)
+            if mine is not None and mine.state == "live" and not self._loading:
+                self.reload(quiet=True)  # keep the counts of a running campaign current
+
+    @on(DataTable.RowHighlighted, "#campaigns")
+    def _campaign_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            path = Path(event.row_key.value)
+            if path != self.app.store:
+                self.app.store = path
+
+    # --- one campaign --------------------------------------------------------------------------------
+    def reload(self, quiet: bool = False) -> None:
+        store = self.app.store
+        if store is None:
+            return
+        self._loading = True
+        if not quiet:
+            self.query_one("#node-info", Static).update(f"loading {store.name} …")
+        self.load(load_campaign, self.app.pool, store, done=self._show_campaign, failed=self._campaign_failed)
+
+    def _campaign_failed(self, message: str) -> None:
+        self._loading = False
+        self._data = None
+        tree = self.query_one("#tree", Tree)
+        tree.clear()
+        tree.root.set_label(Text(self.app.store.name if self.app.store else "no store", style="red"))
+        self._tree_nodes = {}
+        self.show_error(message)
+        self.query_one("#node-info", Static).update(message)
+
+    def _show_campaign(self, data: CampaignData) -> None:
+        self._loading = False
+        if data.path != self.app.store:
+            return
+        banner = self.query_one(Banner)
+        if banner.has_class("-error"):
+            banner.clear()
+        same = (
+            self._data is not None
+            and self._data.path == data.path
+            and [r.task_id for r in self._data.rows] == [r.task_id for r in data.rows]
+            and self._data.landscapes == data.landscapes
+        )
+        if self._data is not None and self._data.path == data.path and not data.rates:
+            data.rates = self._data.rates  # keep the intervals shown until fresh ones arrive
+        self._data = data
+        if same:
+            self._relabel()
+        else:
+            self._rebuild()
+        if data.rows:
+            self.load(load_rates, self.app.pool, data.path, done=self._show_rates, group="rates")
+
+    def _show_rates(self, result) -> None:
+        path, rates = result
+        if self._data is None or self._data.path != path:
+            return
+        self._data.rates = rates
+        self._relabel()
+
+    def _rows(self):
+        return filter_rows(self._data.rows, self._filter) if self._data else []
+
+    def _rebuild(self) -> None:
+        tree = self.query_one("#tree", Tree)
+        data = self._data
+        tree.clear()
+        self._tree_nodes = {}
+        if data is None:
+            return
+        rows = self._rows()
+        model = build_tree(rows)
+        title = Text(f"{data.info.name or data.path.stem}", style="bold")
+        title.append(f"  {data.path.name}", style="dim")
+        tree.root.set_label(title)
+        tree.root.data = model
+        self._tree_nodes[()] = tree.root
+        expand_all = bool(self._filter) and len(rows) <= EXPAND_LIMIT
+
+        def add(parent: UITreeNode, node: TreeNode) -> None:
+            for child in node.children.values():
+                if child.is_leaf:
+                    ui = parent.add_leaf(node_label(child, data.rates), data=child)
+                else:
+                    ui = parent.add(node_label(child, data.rates), data=child, expand=expand_all)
+                    add(ui, child)
+                self._tree_nodes[child.key] = ui
+
+        add(tree.root, model)
+        if data.landscapes and not self._filter:
+            ls = tree.root.add(Text(f"landscapes ({len(data.landscapes)})", style="bold cyan"), expand=not data.rows)
+            for key in data.landscapes:
+                ls.add_leaf(key, data=key)
+        if not rows and data.rows:
+            tree.root.add_leaf(Text(f"nothing matches {self._filter!r}", style="dim"))
+        tree.root.expand()
+        self._update_info(tree.root)  # clear() put the cursor back on the root
+
+    def _relabel(self) -> None:
+        data = self._data
+        model = build_tree(self._rows())
+        for node in model.walk():
+            ui = self._tree_nodes.get(node.key)
+            if ui is not None and node.key:
+                ui.data = node
+                ui.set_label(node_label(node, data.rates))
+        if () in self._tree_nodes:
+            self._tree_nodes[()].data = model
+        tree = self.query_one("#tree", Tree)
+        node = tree.cursor_node
+        self._update_info(node if node is not None and node.data is not None else tree.root)
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        self._update_info(event.node)
+
+    def _update_info(self, ui: UITreeNode | None) -> None:
+        info = self.query_one("#node-info", Static)
+        if ui is None or self._data is None:
+            return
+        if isinstance(ui.data, TreeNode):
+            info.update(node_info(ui.data, self._data.rates))
+        elif isinstance(ui.data, str):
+            info.update(f"landscape {ui.data} · enter to open")
+
+    @on(Tree.NodeSelected, "#tree")
+    def _node_selected(self, event: Tree.NodeSelected) -> None:
+        data = event.node.data
+        if isinstance(data, TreeNode) and data.is_leaf and data.task_id and self.app.store:
+            from xrdtui.views.screens.detail import DetailScreen
+
+            self.app.push_screen(DetailScreen(self.app.store, data.task_id))
+        elif isinstance(data, str):
+            self.app.landscape_key = data
+            self.app.switch_mode("landscape")
+
+    # --- filter ------------------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_focus_campaigns(self) -> None:
+        self.query_one("#campaigns", DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        self.query_one("#tree", Tree).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(0.15, lambda: self._apply_filter(event.value))
+
+    def _apply_filter(self, text: str) -> None:
+        if text != self._filter:
+            self._filter = text
+            self._rebuild()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self._apply_filter(event.value)
+        self.query_one("#tree", Tree).focus()

@@ -1,0 +1,80 @@
+"""The ``?`` help screen: what each screen shows and every key."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+INTRO = (
+    "Crystal structures recovered from powder XRD by gradient descent, judged by pymatgen's "
+    "StructureMatcher (ltol 0.1, stol 0.2, angle_tol 5°); match rates carry 95% Jeffreys intervals."
+)
+
+SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("everywhere", (
+        ("b m t l", "runs browser · live monitor · match table · landscapes"),
+        ("ctrl+n", "start a sweep in the background (it keeps running when the app closes)"),
+        ("? q", "this help · quit"),
+        ("tab, arrows", "move between panels / inside one; enter opens"),
+    )),
+    ("runs browser", (
+        ("/", "filter: every word must occur in structure/noise/level/method/mode or the status"),
+        ("esc", "clear the filter"),
+        ("c", "campaign list (the highlighted campaign is the one every screen shows)"),
+        ("enter", "open a task (run detail) or a landscape; expand or collapse a group"),
+    )),
+    ("monitor", (
+        ("1 2 3", "loss curves · match rates · failures"),
+        ("enter", "open the highlighted running task or failure"),
+        ("", "curves: median and 10-90% band over members (a member that stopped keeps its last loss);"),
+        ("", "task ETA extrapolates the steps streamed since the monitor saw it (an upper bound)"),
+    )),
+    ("match table", (
+        ("g", "next grouping: method/mode/noise/level, structure, ..."),
+        ("s r", "next sort column · reverse (or click a column header)"),
+        ("1 2 x", "table · Figure 1 · next noise type in the figure"),
+    )),
+    ("run detail", (
+        ("[ ] arrows", "previous / next member"),
+        ("1 2 3", "loss curve · lattice parameters · XRD overlay"),
+        ("esc", "back"),
+    )),
+    ("landscape", (
+        ("o p s", "next objective · parameter pair · structure"),
+        ("[ ]", "previous / next slice"),
+        ("", "dark = low objective (colours clipped to 2-98%); + truth, 1-9 minima, · path, o start"),
+    )),
+)
+
+
+def help_table() -> Table:
+    """Keys by screen, two columns, no borders (fits 80 columns)."""
+    table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+    table.add_column(style="bold", width=12, no_wrap=True)
+    table.add_column(ratio=1)
+    for title, rows in SECTIONS:
+        table.add_row(Text(title, style="bold underline"), "")
+        for key, what in rows:
+            table.add_row(key, what)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(Text("xrdtui  ", style="bold").append(INTRO, style="not bold"), id="help-intro")
+            yield Static(help_table(), id="help-text")
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)
