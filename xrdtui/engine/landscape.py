@@ -244,21 +244,26 @@ def _grid_lattice(truth, pair, x, y, tied=False, family=None) -> np.ndarray:
     return lat
 
 
-def _make_sim(structure, settings, margin: float | None, sim):
-    if sim is not None:
-        return sim
+MARGINS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 1.9)  # strain margins tried, smallest first
+
+
+def simulator_for_grid(structure, lattice, settings=None):
+    """An ``XRDSimulator`` whose reflection list covers every cell of ``lattice`` [B, 6].
+
+    The smallest strain margin in :data:`MARGINS` for which no (valid) cell lies outside the
+    simulator's enumeration margin: fewer reflections make forward passes faster. Cells that no
+    margin covers are reported as NaN by :func:`loss_objective`.
+    """
     from xrdtui.engine.simulator import PatternSettings, XRDSimulator
 
-    kwargs = {}
-    if margin is not None:
-        kwargs["strain_margin"] = margin
-    return XRDSimulator(structure, settings or PatternSettings(), **kwargs)
-
-
-def _rel_extent(truth, lat) -> float:
-    """Largest relative excursion of the grid's lengths from the truth (for the simulator margin)."""
-    rel = np.abs(lat[:, :3] / truth[:3] - 1.0)
-    return float(np.nanmax(rel)) if rel.size else 0.0
+    lattice = torch.as_tensor(np.asarray(lattice, dtype=np.float64))
+    sim = None
+    for margin in MARGINS:
+        sim = XRDSimulator(structure, settings or PatternSettings(), strain_margin=margin)
+        ok = ~sim.invalid_members(lattice)
+        if not bool(sim.outside_margin(lattice[ok]).any()):
+            break
+    return sim
 
 
 def loss_objective(sim, target, loss="cosine", chunk: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
@@ -275,17 +280,18 @@ def loss_objective(sim, target, loss="cosine", chunk: int = 4096) -> Callable[[n
     def f(lattice: np.ndarray) -> np.ndarray:
         lattice = np.asarray(lattice, dtype=np.float64)
         out = np.full(lattice.shape[0], np.nan)
-        check = getattr(sim, "invalid_members", None)
+        checks = [c for c in (getattr(sim, "invalid_members", None), getattr(sim, "outside_margin", None)) if c]
         with torch.inference_mode():
             for start in range(0, lattice.shape[0], chunk):
                 lat = torch.as_tensor(lattice[start : start + chunk])
                 ok = torch.isfinite(lat).all(dim=-1)
                 if not ok.any():
                     continue
-                if check is not None:
-                    # Ask the simulator about finite rows only (non-finite rows get a finite stand-in).
-                    probe = torch.where(ok[:, None], lat, lat[ok][0])
-                    ok &= ~torch.as_tensor(check(probe), dtype=torch.bool)
+                # Degenerate cells and cells beyond the enumeration margin are NaN, never a wrong value.
+                # Ask the simulator about finite rows only (non-finite rows get a finite stand-in).
+                for check in checks:
+                    if ok.any():
+                        ok &= ~torch.as_tensor(check(torch.where(ok[:, None], lat, lat[ok][0])), dtype=torch.bool)
                 if not ok.any():
                     continue
                 vals = fn(sim.pattern(lat[ok], None), target_t)
@@ -361,9 +367,8 @@ def landscape_grid(
     family = crystal_family(structure)
     lattice = _grid_lattice(truth, names, x, y, tied, family)
 
-    need_sim = isinstance(objective, str) and objective != "energy" or n_patterns > 0
-    if need_sim:
-        sim = _make_sim(structure, settings, _rel_extent(truth, lattice) + 0.02, sim)
+    if sim is None and (isinstance(objective, str) and objective != "energy" or n_patterns > 0):
+        sim = simulator_for_grid(structure, lattice, settings)
     if isinstance(objective, str) and objective == "energy":
         if energy_fn is None:
             raise ConfigError("the energy objective needs an energy_fn (e.g. xrdtui.engine.relax.chgnet_energies)")
@@ -470,7 +475,10 @@ def descent_paths(
     if others == "free":
         mask[:] = True
 
-    sim = _make_sim(structure, settings, _rel_extent(truth, init) + 0.1, sim)
+    if sim is None:
+        # Room for the descent to wander 20 % beyond its starts.
+        room = np.concatenate([init, truth[None]]) * np.array([1.2, 1.2, 1.2, 1.0, 1.0, 1.0])
+        sim = simulator_for_grid(structure, np.concatenate([init, room]), settings)
     if target is None:
         with torch.inference_mode():
             target = sim.pattern(torch.as_tensor(truth[None]), None)[0].float().numpy()

@@ -115,7 +115,7 @@ class Trajectory:
     failed: np.ndarray          # [B] bool
     reasons: list[str]          # [B]: "" unless failed
     final_lattice: np.ndarray   # [B, 6]
-    final_frac: np.ndarray      # [B, N, 3] (the initial coordinates when they were not optimised)
+    final_frac: np.ndarray      # [B, N, 3]: the initial (or the simulator's template) coordinates if not optimised
     final_loss: np.ndarray      # [B]
     mode: str = "free"
     optimise: tuple[str, ...] = ("lattice",)
@@ -145,43 +145,34 @@ def _check_optimise(optimise) -> tuple[str, ...]:
 
 
 def _invalid(sim, lattice: torch.Tensor, frac: torch.Tensor | None) -> tuple[torch.Tensor, list[str]]:
-    """Members that cannot be simulated: non-finite values, or what the simulator itself rejects."""
+    """Members that cannot be simulated, with a reason each ("" for the others).
+
+    Non-finite values are caught here; what a degenerate cell is (``sim.invalid_members``) and which
+    cells leave the reflection-enumeration margin (``sim.outside_margin``) the simulator decides.
+    """
     bad = ~torch.isfinite(lattice).all(dim=-1)
     why = ["non-finite lattice parameters" if b else "" for b in bad.tolist()]
     if frac is not None:
-        bad_frac = ~torch.isfinite(frac).flatten(1).all(dim=-1)
-        for i in torch.nonzero(bad_frac & ~bad).flatten().tolist():
+        bad_frac = ~torch.isfinite(frac).flatten(1).all(dim=-1) & ~bad
+        for i in torch.nonzero(bad_frac).flatten().tolist():
             why[i] = "non-finite fractional coordinates"
         bad = bad | bad_frac
-    check = getattr(sim, "invalid_members", None)
-    if check is not None:
-        ok = ~bad
-        # Only ask about finite members; the simulator decides what a degenerate / out-of-margin cell is.
-        safe_lat = torch.where(ok[:, None], lattice, lattice.new_ones(()))
-        safe_frac = None if frac is None else torch.where(ok[:, None, None], frac, frac.new_zeros(()))
-        sim_bad = check(safe_lat, safe_frac) if safe_frac is not None else check(safe_lat)
-        sim_bad = torch.as_tensor(sim_bad, dtype=torch.bool, device=lattice.device) & ok
-        for i in torch.nonzero(sim_bad).flatten().tolist():
-            why[i] = _sim_reason(sim, lattice[i : i + 1], None if frac is None else frac[i : i + 1])
-        bad = bad | sim_bad
+    checks = (
+        ("invalid_members", "degenerate cell (non-positive length, angle outside (0, 180) or zero volume)"),
+        ("outside_margin", "cell outside the simulator's reflection-enumeration margin"),
+    )
+    for name, reason in checks:
+        check = getattr(sim, name, None)
+        if check is None or bool(bad.all()):
+            continue
+        # Ask about the members still good only; the others get a harmless stand-in row.
+        donor = lattice[torch.nonzero(~bad).flatten()[0]]
+        probe = torch.where(bad[:, None], donor, lattice)
+        newly = torch.as_tensor(check(probe), dtype=torch.bool, device=lattice.device) & ~bad
+        for i in torch.nonzero(newly).flatten().tolist():
+            why[i] = reason
+        bad = bad | newly
     return bad, why
-
-
-def _sim_reason(sim, lattice, frac) -> str:
-    """The simulator's own one-line message for a rejected member, when it gives one."""
-    describe = getattr(sim, "invalid_reason", None)
-    if describe is not None:
-        try:
-            return str(describe(lattice, frac)[0])
-        except Exception:  # a best-effort message only
-            pass
-    try:
-        sim.pattern(lattice, frac)
-    except InputError as exc:
-        return str(exc)
-    except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
-        return f"{type(exc).__name__}: {exc}"
-    return "cell rejected by the simulator (degenerate or outside its enumeration margin)"
 
 
 class _Rule:
@@ -262,7 +253,7 @@ def recover(
     if frac is not None and (frac.ndim != 3 or frac.shape[0] != n_batch or frac.shape[-1] != 3):
         raise InputError(f"initial coordinates must have shape [B, N, 3] with B={n_batch}, got {tuple(frac.shape)}")
     if "coords" in optimise and frac is None:
-        template = getattr(sim, "frac", None)
+        template = getattr(sim, "template_frac", None)
         if template is None:
             raise InputError("optimising coordinates needs initial coordinates")
         frac = _as_tensor(template, dtype, device).expand(n_batch, -1, -1).clone()
@@ -330,7 +321,10 @@ def recover(
             if frac_rule is not None and need_grad:
                 frac_in.requires_grad_(True)
             with torch.set_grad_enabled(need_grad):
-                values = loss_fn(sim.pattern(lat_in, frac_in), target_t)
+                # In projected mode the loss is taken at P(theta): its gradient P^T grad L lies in the
+                # family's subspace, so per-coordinate rules (adam) move tied parameters together.
+                cell = project(lat_in) if mode == "projected" else lat_in
+                values = loss_fn(sim.pattern(cell, frac_in), target_t)
                 if need_grad:
                     use = torch.isfinite(values) & ~stopped
                     torch.where(use, values, values.new_zeros(())).sum().backward()
@@ -375,7 +369,7 @@ def recover(
             if lat_rule is not None:
                 g = torch.nan_to_num(lat_in.grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
                 new = lattice - lat_rule.step(torch.where(run[:, None], g, 0.0), factor)
-                if project is not None:
+                if mode == "projected":
                     new = project(new).to(dtype)
                 lattice = torch.where(run[:, None], new, lattice)
             if frac_rule is not None:
@@ -389,7 +383,12 @@ def recover(
     lat_hist = torch.stack(hist_lat).cpu().numpy()
     frac_hist = torch.stack(hist_frac).cpu().numpy() if keep_frac else None
     n_np = np.minimum(n_steps.cpu().numpy(), loss_hist.shape[0] - 1)
-    final_frac = frac.detach().cpu().numpy() if frac is not None else np.empty((n_batch, 0, 3))
+    if frac is not None:
+        final_frac = frac.detach().cpu().numpy()
+    elif getattr(sim, "template_frac", None) is not None:
+        final_frac = np.broadcast_to(np.asarray(sim.template_frac.cpu()), (n_batch, *sim.template_frac.shape)).copy()
+    else:
+        final_frac = np.empty((n_batch, 0, 3))
     return Trajectory(
         loss=loss_hist,
         lattice=lat_hist,
