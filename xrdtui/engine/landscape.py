@@ -269,7 +269,7 @@ def simulator_for_grid(structure, lattice, settings=None):
 def loss_objective(sim, target, loss="cosine", chunk: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
     """``f(lattice[B,6]) -> [B]``: an XRD loss of each cell's pattern against ``target``.
 
-    Forward only (``torch.inference_mode``), float32 patterns, ``chunk`` cells per simulator call to
+    Forward only (``torch.no_grad``, not inference_mode: the simulator caches tables that autograd may reuse later), float32 patterns, ``chunk`` cells per simulator call to
     bound memory (chunk * M * 4 bytes per pattern buffer). Invalid cells give NaN.
     """
     from xrdtui.engine.optimize import resolve_loss
@@ -281,7 +281,7 @@ def loss_objective(sim, target, loss="cosine", chunk: int = 4096) -> Callable[[n
         lattice = np.asarray(lattice, dtype=np.float64)
         out = np.full(lattice.shape[0], np.nan)
         checks = [c for c in (getattr(sim, "invalid_members", None), getattr(sim, "outside_margin", None)) if c]
-        with torch.inference_mode():
+        with torch.no_grad():
             for start in range(0, lattice.shape[0], chunk):
                 lat = torch.as_tensor(lattice[start : start + chunk])
                 ok = torch.isfinite(lat).all(dim=-1)
@@ -375,7 +375,7 @@ def landscape_grid(
         f, label = energy_objective(structure, energy_fn), "energy"
     elif isinstance(objective, str):
         if target is None:
-            with torch.inference_mode():
+            with torch.no_grad():
                 target = sim.pattern(torch.as_tensor(truth[None]), None)[0].float().numpy()
         f, label = loss_objective(sim, target, objective, chunk), objective
     elif callable(objective):
@@ -399,7 +399,7 @@ def landscape_grid(
                      tied=tied, family=family)
     if n_patterns > 0 and minima:
         top = np.stack([land.lattice_at(*m.index) for m in minima[:n_patterns]])
-        with torch.inference_mode():
+        with torch.no_grad():
             land.minima_patterns = sim.pattern(torch.as_tensor(top), None).float().numpy()
         land.minima_lattice = top
         land.two_theta = np.asarray(sim.two_theta)
@@ -480,7 +480,7 @@ def descent_paths(
         room = np.concatenate([init, truth[None]]) * np.array([1.2, 1.2, 1.2, 1.0, 1.0, 1.0])
         sim = simulator_for_grid(structure, np.concatenate([init, room]), settings)
     if target is None:
-        with torch.inference_mode():
+        with torch.no_grad():
             target = sim.pattern(torch.as_tensor(truth[None]), None)[0].float().numpy()
     traj = recover(sim, target, init, None, loss=loss, mode=mode, family=family, optimise=("lattice",),
                    settings=optimizer or OptimizerSettings(), lattice_mask=mask)
