@@ -269,8 +269,9 @@ def simulator_for_grid(structure, lattice, settings=None):
 def loss_objective(sim, target, loss="cosine", chunk: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
     """``f(lattice[B,6]) -> [B]``: an XRD loss of each cell's pattern against ``target``.
 
-    Forward only (``torch.no_grad``, not inference_mode: the simulator caches tables that autograd may reuse later), float32 patterns, ``chunk`` cells per simulator call to
-    bound memory (chunk * M * 4 bytes per pattern buffer). Invalid cells give NaN.
+    Forward only (``torch.no_grad``; not inference_mode, whose tensors the simulator would cache and
+    autograd could not reuse later), float32 patterns, ``chunk`` cells per simulator call to bound
+    memory (chunk * M * 4 bytes per pattern buffer). Invalid cells give NaN.
     """
     from xrdtui.engine.optimize import resolve_loss
 
