@@ -87,6 +87,34 @@ def test_paraboloid_objective_on_a_slice_has_exactly_one_minimum():
     np.testing.assert_allclose(land.lattice_at(3, 7)[[1, 3, 4, 5]], [4.7887, 90, 90, 120])
 
 
+def test_energy_fn_sees_structures_with_the_grid_cells():
+    u2ti = benchmark_structure("U2Ti")
+    calls = []
+
+    def energy(structures):
+        calls.append(len(structures))
+        return [(s.lattice.a - 4.9) ** 2 + (s.lattice.c - 2.7) ** 2 + 0.01 * s.lattice.b for s in structures]
+
+    land = landscape_grid(u2ti, ("a", "c"), "energy", energy_fn=energy, resolution=21, span=0.1, n_patterns=0)
+    assert sum(calls) == 21 * 21 and land.objective == "energy"
+    assert len(land.minima) == 1
+    assert land.minima[0].coords == pytest.approx((4.9, 2.7), abs=0.03)
+    assert land.values.min() == pytest.approx(0.01 * 4.7887, abs=1e-3)  # b held at the truth
+    with pytest.raises(ConfigError):
+        landscape_grid(u2ti, ("a", "c"), "energy", resolution=5, n_patterns=0)  # no energy_fn
+
+
+def test_all_slices_cover_the_fifteen_pairs():
+    from xrdtui.engine.landscape import all_slices
+
+    u2ti = benchmark_structure("U2Ti")
+    slices = all_slices(u2ti, lambda lat: lat.sum(axis=1), resolution=5, n_patterns=0)
+    assert list(slices) == list(ALL_PAIRS)
+    for (p, q), land in slices.items():
+        assert land.pair == (p, q) and land.values.shape == (5, 5)
+        assert len(land.minima) == 1 and land.minima[0].index == (0, 0)  # the sum is least at the low corner
+
+
 def test_absolute_bounds_and_bad_ranges():
     u2ti = benchmark_structure("U2Ti")
     land = landscape_grid(u2ti, ("alpha", "gamma"), lambda lat: lat[:, 3], bounds=((80, 100), None),
@@ -144,3 +172,18 @@ def test_projected_path_on_cubic_au2s_stays_cubic(needs_simulator):
     np.testing.assert_allclose(lat[:, 3:], 90.0)
     assert path.points.shape == (len(lat), 2)
     assert path.final_loss < path.loss[0]
+
+
+def test_free_path_moves_only_the_slice_parameters(needs_simulator):
+    from xrdtui.engine.landscape import descent_paths
+    from xrdtui.engine.optimize import OptimizerSettings
+
+    u2ti = benchmark_structure("U2Ti")
+    starts = [(4.85, 2.78), (4.70, 2.83)]
+    paths = descent_paths(u2ti, ("a", "c"), starts, mode="free", optimizer=OptimizerSettings(max_steps=150))
+    for start, path in zip(starts, paths):
+        np.testing.assert_allclose(path.points[0], start)
+        np.testing.assert_allclose(path.lattice[:, [1, 3, 4, 5]], np.tile([4.7887, 90, 90, 120], (len(path.lattice), 1)))
+        assert path.points.shape == (len(path.loss), 2) and path.final_loss == path.loss[-1]
+        # near the truth the free path reaches it (a and c only)
+        assert path.points[-1] == pytest.approx((4.7887, 2.8022), abs=2e-3)
