@@ -310,12 +310,11 @@ def loss_band(loss: np.ndarray | None, q: tuple[float, float, float] = (10.0, 50
     a = np.asarray(loss, dtype=float)
     if a.ndim != 2 or a.size == 0:
         return None
-    a = forward_fill(a)
-    rows = np.isfinite(a).any(axis=1)
+    rows = np.isfinite(a).any(axis=1)  # trim before filling: rows after every member stopped go
     if not rows.any():
         return None
     last = int(np.nonzero(rows)[0][-1]) + 1
-    a = a[:last]
+    a = forward_fill(a[:last])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, mid, hi = np.nanpercentile(a, q, axis=1)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 from xrdtui.views.model import Band, Series
@@ -40,6 +41,13 @@ class Chart(PlotextPlot):
         super().__init__(id=id, classes=classes)
         self._signature: object = None
         self.placeholder("no data yet")
+
+    def render(self):
+        # A plotting bug must cost one panel, not the app (a live monitor runs for days).
+        try:
+            return super().render()
+        except Exception as exc:  # noqa: BLE001 - plotext raises plain ValueErrors on odd data
+            return Text(f"cannot draw this plot: {type(exc).__name__}: {exc}", style="red")
 
     def placeholder(self, text: str) -> None:
         """An empty plot that says why it is empty."""
@@ -96,8 +104,7 @@ class LossChart(Chart):
                     plt.plot(x.tolist(), _clean(hi, log), color=c.color, marker="dot")
                     plt.plot(x.tolist(), _clean(lo, log), color=c.color, marker="dot")
                 plt.plot(x.tolist(), _clean(mid, log), color=c.color, marker="hd", label=c.label)
-            if log:
-                plt.yscale("log")
+            plt.yscale("log" if log else "linear")  # clear_figure() keeps the previous scale
             plt.title(title)
             plt.xlabel("step")
             plt.ylabel(ylabel)
