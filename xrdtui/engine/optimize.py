@@ -2,11 +2,14 @@
 
 One call optimises every distortion of one structure as a single batch::
 
-    theta^{k+1} = P(theta^k - step_k(grad L(theta^k)))
+    theta^{k+1} = P(theta^k - step_k(g^k)),   g^k = grad (L o P)(theta^k)
 
 where ``L`` is a per-member XRD loss between the simulated pattern of ``theta`` and the target
 pattern, ``P`` the crystal-family projection (:func:`xrdtui.engine.projectors.project`, or the
-identity) and ``step_k`` the update rule (:class:`OptimizerSettings`):
+identity) and ``step_k`` the update rule (:class:`OptimizerSettings`). The loss is evaluated at
+``P(theta)``, so ``g = P^T grad L`` is the projected gradient: a per-coordinate rule such as adam
+then moves tied parameters (a = b) by the same amount instead of taking opposite unit steps that
+the projection's averaging would cancel. With P = identity this is plain gradient descent:
 
 * ``gd``        step = lr * g
 * ``momentum``  v <- mu v + g,  step = lr * v                                   (heavy ball)
@@ -229,7 +232,8 @@ def recover(
     target: the target pattern [M] (or [B, M]). init_lattice: [B, 6] (angstrom, degrees).
     init_frac: [B, N, 3] or None (the simulator's template coordinates).
     loss: a registry name ("cosine", "mse", "entropy") or a callable (pred, target) -> [B].
-    mode: "free", "projected" (P at the start and after every step) or "free-from-projected-init".
+    mode: "free", "projected" (P at the start and after every step, gradient of L o P) or
+        "free-from-projected-init" (P at the start only).
     family: the crystal family P projects onto (required by the projected modes).
     optimise: which of "lattice" and "coords" move; the other stays at its initial value.
     lattice_mask: optional [6] booleans; lattice parameters marked False never take a gradient step
