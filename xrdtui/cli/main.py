@@ -52,7 +52,7 @@ def _root(ctx: typer.Context) -> None:
     launch_app(DEFAULT_STORE_DIR)
 
 
-COMMAND_MODULES = ("run_cmds", "inspect_cmds")
+COMMAND_MODULES = ("run_cmds", "inspect_cmds", "landscape_cmds", "figure_cmds")
 
 
 def _register_commands() -> None:

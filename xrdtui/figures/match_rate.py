@@ -1,0 +1,98 @@
+"""Figure 1 (Figure 7a when the store has CHGNet rows): match rate vs noise level, one series per
+(method, mode) with 95 % Jeffreys intervals as error bars, one panel per noise type, pooled over the
+structures (k and n summed per cell, as ``StoreReader.match_table`` does) or restricted to one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xrdtui.errors import StoreError
+from xrdtui.figures.style import method_colour, mode_rank, mode_style, new_figure, styled
+
+NOISE_ORDER = ("lattice", "coords")
+NOISE_TITLES = {"lattice": "lattice noise", "coords": "coordinate noise"}
+NOISE_AXES = {
+    "lattice": "lattice strain level σ (relative, dimensionless)",
+    "coords": "coordinate noise σ (fractional units)",
+}
+METHOD_ORDER = ("cosine", "mse", "entropy")
+
+
+def _method_rank(method: str) -> tuple[int, str]:
+    if method in METHOD_ORDER:
+        return METHOD_ORDER.index(method), method
+    return (len(METHOD_ORDER) + 1 if method == "chgnet" else len(METHOD_ORDER)), method
+
+
+def match_rows(reader, structure: str | None = None) -> dict:
+    """``{noise: {(method, mode): [(level, k, n, rate, lo, hi), ...] sorted by level}}`` of the
+    finished tasks; StoreError when there are none (for ``structure``)."""
+    done = [t for t in reader.tasks() if t.status == "done"]
+    if not done:
+        raise StoreError(f"{reader.path.name} has no finished sweep tasks to plot match rates from")
+    if structure is not None:
+        names = sorted({t.structure for t in done})
+        if structure not in names:
+            raise StoreError(f"no finished tasks of structure {structure!r} in {reader.path.name}; "
+                             f"stored: {', '.join(names)}")
+        rows = [r for r in reader.match_table(group_by=("structure", "noise", "method", "mode", "level"))
+                if r.key[0] == structure]
+        keys = [r.key[1:] for r in rows]
+    else:
+        rows = reader.match_table(group_by=("noise", "method", "mode", "level"))
+        keys = [r.key for r in rows]
+    out: dict = {}
+    for (noise, method, mode, level), r in zip(keys, rows, strict=True):
+        out.setdefault(noise, {}).setdefault((method, mode), []).append((float(level), r.k, r.n, r.rate, r.lo, r.hi))
+    for series in out.values():
+        for points in series.values():
+            points.sort()
+    return out
+
+
+def _level_gap(levels: list[float]) -> float:
+    """Smallest spacing of the noise levels (half the level when there is one)."""
+    lv = np.unique(levels)
+    return float(np.diff(lv).min()) if lv.size > 1 else max(abs(float(lv[0])) * 0.5, 1e-3)
+
+
+def match_rate_figure(reader, structure: str | None = None):
+    """Figure 1 / 7a. Returns a Figure with one panel per noise type in the store."""
+    data = match_rows(reader, structure)
+    noises = [n for n in NOISE_ORDER if n in data] + sorted(set(data) - set(NOISE_ORDER))
+    methods = sorted({m for series in data.values() for m, _ in series})
+    n_structures = len({t.structure for t in reader.tasks() if t.status == "done"})
+    with styled():
+        fig = new_figure(4.6 * len(noises) + 0.4, 4.2)
+        axes = fig.subplots(1, len(noises), squeeze=False)[0]
+        for ax, noise in zip(axes, noises, strict=True):
+            series = sorted(data[noise], key=lambda mm: (_method_rank(mm[0]), mode_rank(mm[1])))
+            levels = [p[0] for s in series for p in data[noise][s]]
+            gap = _level_gap(levels)
+            step = 0.35 * gap / len(series)  # neighbouring series side by side, error bars apart
+            for i, (method, mode) in enumerate(series):
+                pts = np.array([p[:1] + p[3:] for p in data[noise][(method, mode)]], dtype=np.float64)
+                level, rate, lo, hi = pts.T
+                ls, marker = mode_style(mode)
+                x = level + (i - (len(series) - 1) / 2) * step
+                ax.errorbar(x, rate, yerr=[rate - lo, hi - rate], color=method_colour(method, methods), ls=ls,
+                            marker=marker, ms=5, lw=1.3, capsize=3, elinewidth=0.9, label=f"{method} · {mode}")
+            ax.set_title(NOISE_TITLES.get(noise, noise))
+            ax.set_xlabel(NOISE_AXES.get(noise, f"{noise} noise level σ"))
+            ax.set_ylabel("match rate (95 % Jeffreys interval)")
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_xticks(sorted(set(levels)))
+            ax.set_xlim(min(levels) - 0.5 * gap, max(levels) + 0.5 * gap)
+            ax.grid(axis="y", color="0.9", lw=0.6)
+        handles, labels = axes[0].get_legend_handles_labels()
+        for ax in axes[1:]:
+            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        fig.legend(handles, labels, loc="outside right center", title="method · mode", fontsize=8)
+        scope = structure if structure is not None else f"pooled over {n_structures} structure{'s' * (n_structures > 1)}"
+        what = "XRD gradient descent vs CHGNet relaxation" if "chgnet" in methods else "XRD gradient descent"
+        fig.suptitle(f"Match rate vs noise level: {what}\n{scope}; StructureMatcher ltol 0.1, stol 0.2, angle 5°",
+                     fontsize=10)
+    return fig
