@@ -68,9 +68,18 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
         raise ConfigError(f"unknown lattice parameter {bad[0]!r} in --params; choose two of {', '.join(PARAM_NAMES)} or 'all'")
     if len(names) != 2 or names[0] == names[1]:
         raise ConfigError(f"--params needs two different lattice parameters (e.g. a,c) or 'all', got {text!r}")
-    # Canonical order, so a,c and c,a are the same stored slice.
+    # Canonical order, so a,c and c,a are the same stored slice (the command swaps ranges and
+    # starts to match, see ``given_in_reverse``).
     names.sort(key=PARAM_NAMES.index)
     return [(names[0], names[1])]
+
+
+def given_in_reverse(text: str) -> bool:
+    """True when --params names its pair against the canonical order (e.g. c,a): --range1/--range2
+    and the start coordinates then refer to the stored slice's second and first axes."""
+    aliases = {"α": "alpha", "β": "beta", "γ": "gamma"}
+    names = [aliases.get(p.strip(), p.strip().lower()) for p in text.split(",")]
+    return len(names) == 2 and all(n in PARAM_NAMES for n in names) and PARAM_NAMES.index(names[0]) > PARAM_NAMES.index(names[1])
 
 
 def parse_points(text: str) -> tuple[int, int]:
@@ -110,23 +119,25 @@ def slice_requests(pairs, truth, span: float, range1: Optional[str], range2: Opt
         bounds = []
         for name, given in ((p1, range1), (p2, range2)):
             t = float(truth[PARAM_NAMES.index(name)])
-            lo, hi = parse_floats(given, 2, f"--range{len(bounds) + 1}") if given else (t * (1 - span), t * (1 + span))
+            lo, hi = parse_floats(given, 2, f"the range of {name}") if given else (t * (1 - span), t * (1 + span))
             bounds.append(check_bounds(name, lo, hi))
         out.append(SliceRequest(p1, p2, bounds[0], bounds[1], points))
     return out
 
 
-def slice_starts(req: SliceRequest, truth, starts_rel: list[str], starts_abs: list[str]) -> list[tuple[float, float]]:
+def slice_starts(req: SliceRequest, truth, starts_rel: list[str], starts_abs: list[str],
+                 reverse: bool = False) -> list[tuple[float, float]]:
     """Descent starts in slice coordinates: relative factors of the truth (``--start``), absolute
     values (``--start-at``), or by default the point 20 % along the first axis and 80 % along the
-    second. Every start must lie inside the slice."""
+    second. ``reverse``: the given values are in (p2, p1) order. Every start must lie inside the slice."""
     t1, t2 = float(truth[PARAM_NAMES.index(req.p1)]), float(truth[PARAM_NAMES.index(req.p2)])
+    order = (lambda v: v[::-1]) if reverse else (lambda v: v)
     starts = []
     for text in starts_rel:
-        f1, f2 = parse_floats(text, 2, "--start")
+        f1, f2 = order(parse_floats(text, 2, "--start"))
         starts.append((t1 * f1, t2 * f2))
     for text in starts_abs:
-        starts.append(parse_floats(text, 2, "--start-at"))
+        starts.append(order(parse_floats(text, 2, "--start-at")))
     if not starts:
         (lo1, hi1), (lo2, hi2) = req.bounds1, req.bounds2
         starts.append((lo1 + DEFAULT_START[0] * (hi1 - lo1), lo2 + DEFAULT_START[1] * (hi2 - lo2)))
@@ -285,6 +296,9 @@ def landscape_cmd(
     grid_points = parse_points(points)
     name, struct = resolve_structure(structure)
     truth = lattice_params(struct)
+    reverse = given_in_reverse(params)
+    if reverse:
+        range1, range2 = range2, range1
     requests = slice_requests(pairs, truth, span, range1, range2, grid_points)
     if paths is None:
         paths = objective != CHGNET
@@ -294,7 +308,7 @@ def landscape_cmd(
         raise ConfigError("--start/--start-at place descent paths; drop them or use --paths")
     if start_at and len(pairs) > 1:
         raise ConfigError("--start-at gives absolute values for one pair; use --start (relative) with --params all")
-    starts = {(r.p1, r.p2): slice_starts(r, truth, start, start_at) if paths else [] for r in requests}
+    starts = {(r.p1, r.p2): slice_starts(r, truth, start, start_at, reverse) if paths else [] for r in requests}
 
     keys = {(r.p1, r.p2): landscape_key(name, objective, r.p1, r.p2) for r in requests}
     if not replace:
