@@ -41,26 +41,31 @@ def volume(params: torch.Tensor) -> torch.Tensor:
     return a * b * c * torch.sqrt(volume_factor(params))
 
 
-def reciprocal_metric(params: torch.Tensor) -> torch.Tensor:
-    """Reciprocal metric G* = G⁻¹ [..., 3, 3] in Å⁻² (crystallographic convention, no 2π).
+def reciprocal_metric6(params: torch.Tensor) -> torch.Tensor:
+    """The six independent components [..., 6] = (G*₁₁, G*₂₂, G*₃₃, G*₁₂, G*₂₃, G*₁₃) of the reciprocal
+    metric, in Å⁻², in closed form (few kernels: this sits in every optimisation step).
 
-    For Miller indices h, 1/d_hkl² = hᵀ G* h. Written in closed form (adjugate / det) so it is cheap and
-    batched: G*_ij = cof(G)_ij / det G with det G = V².
+    With D = 1 − cos²α − cos²β − cos²γ + 2 cosα cosβ cosγ = (V/abc)²:
+    G*₁₁ = sin²α/(a²D), G*₂₂ = sin²β/(b²D), G*₃₃ = sin²γ/(c²D),
+    G*₁₂ = (cosα cosβ − cosγ)/(abD), G*₂₃ = (cosβ cosγ − cosα)/(bcD), G*₁₃ = (cosγ cosα − cosβ)/(caD).
+    So 1/d² = G*₁₁h² + G*₂₂k² + G*₃₃l² + 2G*₁₂hk + 2G*₂₃kl + 2G*₁₃hl.
     """
-    g = metric_tensor(params)
-    g00, g01, g02 = g[..., 0, 0], g[..., 0, 1], g[..., 0, 2]
-    g11, g12, g22 = g[..., 1, 1], g[..., 1, 2], g[..., 2, 2]
-    c00 = g11 * g22 - g12 * g12
-    c01 = g02 * g12 - g01 * g22
-    c02 = g01 * g12 - g02 * g11
-    c11 = g00 * g22 - g02 * g02
-    c12 = g01 * g02 - g00 * g12
-    c22 = g00 * g11 - g01 * g01
-    det = g00 * c00 + g01 * c01 + g02 * c02
-    row0 = torch.stack([c00, c01, c02], -1)
-    row1 = torch.stack([c01, c11, c12], -1)
-    row2 = torch.stack([c02, c12, c22], -1)
-    return torch.stack([row0, row1, row2], -2) / det[..., None, None]
+    lengths = params[..., :3]
+    c = torch.cos(params[..., 3:] * _DEG)
+    c1, c2 = c.roll(-1, -1), c.roll(-2, -1)  # (cosβ, cosγ, cosα), (cosγ, cosα, cosβ)
+    cc = c * c1
+    d = 1.0 - (c * c).sum(-1, keepdim=True) + 2.0 * cc[..., :1] * c[..., 2:]
+    diag = (1.0 - c * c) / (lengths * lengths)
+    off = (cc - c2) / (lengths * lengths.roll(-1, -1))
+    return torch.cat([diag, off], -1) / d
+
+
+def reciprocal_metric(params: torch.Tensor) -> torch.Tensor:
+    """Reciprocal metric G* = G⁻¹ [..., 3, 3] in Å⁻² (crystallographic convention, no 2π): for Miller
+    indices h, 1/d_hkl² = hᵀ G* h. Assembled from :func:`reciprocal_metric6`."""
+    g = reciprocal_metric6(params)
+    idx = torch.tensor([0, 3, 5, 3, 1, 4, 5, 4, 2], device=g.device)
+    return g.index_select(-1, idx).reshape(*g.shape[:-1], 3, 3)
 
 
 def lattice_matrix(params: torch.Tensor) -> torch.Tensor:

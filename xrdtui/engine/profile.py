@@ -98,7 +98,7 @@ class WarpedBroadener:
     TABLE_STEP = 1e-3  # degrees; linear interpolation of u(2θ) on this table errs by < 1e-8 FWHM
 
     def __init__(self, two_theta, U: float, V: float, W: float, eta: float, max_peak_two_theta: float,
-                 points_per_fwhm: float = 8.0, pad_fwhm: float = 20.0, block: int = 64,
+                 points_per_fwhm: float = 8.0, pad_fwhm: float = 20.0, block: int | None = None,
                  dtype=torch.float32, device="cpu"):
         x_out = np.asarray(two_theta, dtype=np.float64)
         x_hi = max(float(max_peak_two_theta), float(x_out[-1])) + 0.5
@@ -120,7 +120,6 @@ class WarpedBroadener:
         self.u_lo = -2.0 * self.h
         u_hi = u_tab[-1] + 2.0 * self.h
         self.n_nodes = int(math.ceil((u_hi - self.u_lo) / self.h)) + 1
-        self.fft_len = _fast_fft_length(self.n_nodes + int(math.ceil(pad_fwhm / self.h)))
         self.dtype, self.device = dtype, torch.device(device)
         dev = self.device
 
@@ -130,14 +129,28 @@ class WarpedBroadener:
         self._t_slope = torch.tensor(np.diff(t_tab, append=t_tab[-1]) / self.TABLE_STEP, dtype=dtype, device=dev)
         self._n_tab = n_tab
 
-        # kernel: unit-FWHM pseudo-Voigt at circular distances, prefiltered by the squared B-spline symbol;
-        # it is real and even, so its transform is real and the convolution is self-adjoint
+        # kernel p₁ = near + far. near = p₁·(1 − s) vanishes beyond `pad` FWHMs, so the circular FFT of
+        # length L ≥ N + pad is an exact linear convolution; it is prefiltered by the squared B-spline
+        # symbol. far = p₁·s (the smooth Lorentzian tail, s: cosine step from pad/4 to pad) is applied on
+        # a grid `coarse` times coarser (linear down/up-sampling), zero-padded so nothing wraps around.
+        # Both parts are real and even: the whole operator is self-adjoint (backward = forward).
+        pad = float(pad_fwhm)
+        self.fft_len = _fast_fft_length(self.n_nodes + int(math.ceil(pad / self.h)))
         m = np.arange(self.fft_len)
-        kernel = pseudo_voigt(np.minimum(m, self.fft_len - m) * self.h, 1.0, eta)
-        khat = np.fft.rfft(kernel).real
+        dist = np.minimum(m, self.fft_len - m) * self.h
+        khat = np.fft.rfft(pseudo_voigt(dist, 1.0, eta) * (1.0 - _far_step(dist, pad))).real
         omega = 2.0 * math.pi * np.arange(khat.shape[0]) / self.fft_len
         khat = khat / (2.0 / 3.0 + np.cos(omega) / 3.0) ** 2
         self._khat = torch.tensor(khat, dtype=dtype, device=dev)
+        c = self.coarse = max(1, int(round(points_per_fwhm / 2)))  # about two nodes per FWHM
+        self._n_coarse = (self.fft_len - 1) // c + 1
+        self.coarse_len = _fast_fft_length(2 * self._n_coarse)
+        mc = np.arange(self.coarse_len)
+        dc = np.minimum(mc, self.coarse_len - mc) * c * self.h
+        self._khat_far = torch.tensor(np.fft.rfft(pseudo_voigt(dc, 1.0, eta) * _far_step(dc, pad)).real,
+                                      dtype=dtype, device=dev)
+        self._tri = torch.tensor(1.0 - np.abs(np.arange(2 * c - 1) - (c - 1)) / c, dtype=dtype,
+                                 device=dev).view(1, 1, -1)
 
         # read-back: cubic B-spline weights at the fixed output angles, times 1/H (density per degree),
         # packed as dense blocks: out[block b] = R[b]ᵀ · conv[start_b : start_b + width]
@@ -145,6 +158,7 @@ class WarpedBroadener:
         j = np.floor(t_out).astype(np.int64)
         w = _bspline_weights_np(t_out - j) / caglioti_fwhm(x_out, U, V, W)  # [4, M]
         self.n_out = m_out = x_out.shape[0]
+        block = block or _block_size(m_out)
         nb = -(-m_out // block)
         first = j[np.minimum(np.arange(nb) * block, m_out - 1)] - 1
         last = j[np.minimum(np.arange(nb) * block + block - 1, m_out - 1)] + 2
@@ -156,7 +170,6 @@ class WarpedBroadener:
             rmat[i // block, j - 1 + q - start[i // block], i % block] = w[q]
         self._rb_index = torch.tensor((start[:, None] + np.arange(width)).reshape(-1), device=dev)
         self._rb_mat = torch.tensor(rmat, dtype=dtype, device=dev)  # [nb, width, block]
-        self._rb_mat_t = self._rb_mat.transpose(1, 2).contiguous()  # [nb, block, width]
         self._block = block
 
     def grid_coordinate(self, positions: torch.Tensor):
@@ -174,23 +187,53 @@ class WarpedBroadener:
 
     # linear pieces shared by forward and backward
     def _convolve(self, grid: torch.Tensor) -> torch.Tensor:
-        return torch.fft.irfft(torch.fft.rfft(grid) * self._khat, n=self.fft_len)
+        """grid [B, L] → near-kernel circular convolution + far-tail convolution on the coarse grid."""
+        near = torch.fft.irfft(torch.fft.rfft(grid) * self._khat, n=self.fft_len)
+        if self.coarse == 1:
+            return near + torch.fft.irfft(torch.fft.rfft(grid, n=self.coarse_len) * self._khat_far,
+                                          n=self.coarse_len)[:, : self.fft_len]
+        c = self.coarse
+        down = torch.nn.functional.conv1d(torch.nn.functional.pad(grid[:, None], (c - 1, c - 1)), self._tri,
+                                          stride=c)  # [B, 1, n_coarse]: linear (hat) restriction
+        far = torch.fft.irfft(torch.fft.rfft(down, n=self.coarse_len) * self._khat_far, n=self.coarse_len)
+        up = torch.nn.functional.conv_transpose1d(far[..., : self._n_coarse], self._tri, stride=c)
+        return near + up[:, 0, c - 1: c - 1 + self.fft_len]
 
     def _read_back(self, conv: torch.Tensor) -> torch.Tensor:
+        """conv [B, L] → un-normalised profile as blocks [nb, B, block] (pad outputs are 0)."""
         b = conv.shape[0]
-        nb, width, block = self._rb_mat.shape
-        windows = conv.t().index_select(0, self._rb_index).view(nb, width, b)
-        out = torch.bmm(self._rb_mat_t, windows)  # [nb, block, B]
-        return out.view(nb * block, b)[: self.n_out].t().contiguous()
+        nb, width, _ = self._rb_mat.shape
+        windows = conv.index_select(1, self._rb_index).view(b, nb, width).transpose(0, 1)
+        return torch.bmm(windows, self._rb_mat)
 
-    def _read_back_adjoint(self, grad_out: torch.Tensor) -> torch.Tensor:
-        b = grad_out.shape[0]
+    def _read_back_adjoint(self, grad: torch.Tensor) -> torch.Tensor:
+        """grad [B, nb·block] (contiguous) → gradient w.r.t. conv [B, L]."""
+        b = grad.shape[0]
         nb, width, block = self._rb_mat.shape
-        g = grad_out.new_zeros(nb * block, b)
-        g[: self.n_out] = grad_out.t()
-        gw = torch.bmm(self._rb_mat, g.view(nb, block, b))  # [nb, width, B]
-        gconv = grad_out.new_zeros(self.fft_len, b).index_add_(0, self._rb_index, gw.view(nb * width, b))
+        gw = torch.bmm(self._rb_mat, grad.view(b, nb, block).permute(1, 2, 0))  # [nb, width, B]
+        gconv = grad.new_zeros(self.fft_len, b).index_add_(0, self._rb_index, gw.view(nb * width, b))
         return gconv.t().contiguous()
+
+
+def _far_step(d: np.ndarray, pad: float) -> np.ndarray:
+    """Smooth step 0 (d ≤ pad/4) → 1 (d ≥ pad): the share of the kernel treated as far tail."""
+    z = np.clip((d - pad / 4) / (0.75 * pad), 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(math.pi * z)
+
+
+def _block_size(m: int) -> int:
+    """Outputs per read-back block: a divisor of m near 32 (no padding), else 32."""
+    divisors = [k for k in range(16, 65) if m % k == 0]
+    return min(divisors, key=lambda k: abs(k - 32)) if divisors else 32
+
+
+def _row_argmax(x: torch.Tensor, block: int) -> torch.Tensor:
+    """argmax over dim 1 of x [B, nb·block], via block maxima (amax is much faster than argmax on CPU)."""
+    b = x.shape[0]
+    xb = x.view(b, -1, block)
+    j = xb.amax(2).argmax(1)  # block holding the maximum
+    rows = torch.arange(b, device=x.device)
+    return j * block + xb[rows, j].argmax(1)
 
 
 class _WarpedProfile(torch.autograd.Function):
@@ -200,6 +243,7 @@ class _WarpedProfile(torch.autograd.Function):
     @staticmethod
     def forward(ctx, positions, intensities, br: WarpedBroadener, normalise: bool):
         b = positions.shape[0]
+        nb, _, block = br._rb_mat.shape
         t, dtdx = br.grid_coordinate(positions)
         j = t.floor()
         f = t - j
@@ -207,28 +251,33 @@ class _WarpedProfile(torch.autograd.Function):
         idx = (j.long()[..., None] - 1 + torch.arange(4, device=br.device)).reshape(b, -1)
         grid = torch.zeros(b, br.fft_len, dtype=br.dtype, device=br.device)
         grid.scatter_add_(1, idx, (w * intensities[..., None]).reshape(b, -1))
-        out = br._read_back(br._convolve(grid))
-        peak = None
+        blocks = br._read_back(br._convolve(grid))  # [nb, B, block]
+        out = blocks.transpose(0, 1).reshape(b, nb * block)  # [B, M] (one copy)
+        inv = None
         if normalise:
-            peak, arg = out.max(1, keepdim=True)
-            peak = peak.clamp_min(1e-30)  # an empty pattern stays 0
-            out = out / peak
-            ctx.arg = arg
+            inv = 1.0 / out.amax(1).clamp_min(1e-30)  # an empty pattern stays 0
+            out.mul_(inv[:, None])
         ctx.br, ctx.normalise, ctx.pos_dtype = br, normalise, positions.dtype
-        ctx.save_for_backward(idx, f, w, dtdx, intensities, out, peak)
-        return out
+        ctx.save_for_backward(idx, f, w, dtdx, intensities, out if normalise else None, inv)
+        return out if out.shape[1] == br.n_out else out[:, : br.n_out]
 
     @staticmethod
     def backward(ctx, grad_out):
-        idx, f, w, dtdx, intensities, out, peak = ctx.saved_tensors
+        idx, f, w, dtdx, intensities, out, inv = ctx.saved_tensors
         br = ctx.br
         b = grad_out.shape[0]
-        grad_out = grad_out.to(br.dtype)
+        nb, _, block = br._rb_mat.shape
+        grad = grad_out.to(br.dtype)
+        if grad.shape[1] != nb * block:
+            grad = torch.cat([grad, grad.new_zeros(b, nb * block - grad.shape[1])], 1)
         if ctx.normalise:  # out = p / max(p): dL/dp = g/peak − (Σ g·out)/peak at the argmax
-            corr = (grad_out * out).sum(1, keepdim=True)
-            grad_out = grad_out / peak
-            grad_out = grad_out.scatter_add(1, ctx.arg, -corr / peak)
-        ggrid = br._convolve(br._read_back_adjoint(grad_out))
+            corr = torch.linalg.vecdot(grad, out) * inv
+            grad = grad * inv[:, None]
+            flat = torch.arange(b, device=br.device) * grad.shape[1] + _row_argmax(out, block)
+            grad.view(-1).index_add_(0, flat, -corr)
+        else:
+            grad = grad.contiguous()
+        ggrid = br._convolve(br._read_back_adjoint(grad))
         gw = ggrid.gather(1, idx).view(b, -1, 4)
         grad_i = grad_t = None
         if ctx.needs_input_grad[1]:
