@@ -56,12 +56,20 @@ class OptimizerSettings:
     steps whose loss change is below ``tol`` (``tol=0`` disables it).
     schedule: "constant" or "cosine" decay of every lr towards ``lr_floor * lr`` at ``max_steps``.
     callback_every: call ``callback(step, loss[B])`` every this many steps (and at the end).
+
+    Defaults measured (cosine loss, 16 distortions each of U2Ti, Au2S, CsTlO, UC2 at noise 0.03 and
+    0.05, seed 0; "reached" = final loss < -0.999, i.e. the true minimum): adam beat gd and momentum
+    at every lr tried (lattice, free mode: 69/128 reached vs 55 for gd at lr 0.003 Å / 3°, fewer
+    for momentum); lr 0.03 Å / 0.3° >= 0.01 / 0.1 (57 vs 51 on three structures) ~ 0.02 / 0.2 (66)
+    ~ 0.05 / 0.5; 500 steps reached no more than 300 (members that reach the minimum do so in a
+    median 160-270 steps). Coordinates: adam lr 0.01 matched most (StructureMatcher), 0.003 and 0.03
+    fewer; tol 1e-7 rather than 1e-6 matters there (e.g. CsTlO at 0.05: 9/16 vs 6/16 matched).
     """
 
     method: str = "adam"
-    lr_length: float = 0.01
-    lr_angle: float = 0.1
-    lr_coords: float = 0.002
+    lr_length: float = 0.03
+    lr_angle: float = 0.3
+    lr_coords: float = 0.01
     max_steps: int = 300
     tol: float = 1e-7
     patience: int = 10
