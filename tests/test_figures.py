@@ -137,11 +137,29 @@ def test_member_bars_are_relative_deviations_and_patterns_are_drawn(tiny_store, 
     _check_png(render("member", tiny_store, tmp_path / "member.png", task="U2Ti/lattice/0.1/cosine", member=2))
 
 
+def test_member_with_coordinate_noise_shows_site_displacements(tiny_store):
+    from pymatgen.core import Lattice
+
+    with _open(tiny_store) as r:
+        fig = build("member", r, task="Au2S/coords/0.05/mse", member=1)
+        truth = r.structures()["Au2S"]
+        free = r.task("Au2S/coords/0.050/mse/free").result
+    lattice_ax, sites_ax, _ = _panels(fig)
+    assert "Å" in sites_ax.get_ylabel() and len(sites_ax.containers) == 3
+    assert [t.get_text() for t in sites_ax.get_xticklabels()] == ["Au1", "Au2", "Au3", "Au4", "S5", "S6"]
+    # Nearest-image distances from pymatgen, in the truth's cell.
+    lat = Lattice.from_parameters(*truth.lattice)
+    for container, frac in zip(sites_ax.containers[:2], (free.init_frac[1], free.final_frac[1])):
+        expected = np.diag(lat.get_all_distances(frac, truth.frac))
+        np.testing.assert_allclose([b.get_height() for b in container], expected, atol=1e-9)
+    assert np.max(expected) > 0.01  # the free result did not put every atom back exactly
+
+
 def test_member_of_a_chgnet_cell(tiny_store):
     with _open(tiny_store) as r:
-        fig = build("member", r, task="Au2S/coords/0.05/chgnet")
+        fig = build("member", r, task="Au2S/lattice/0.03/chgnet")
     bars_ax, patterns_ax = _panels(fig)
-    assert len(bars_ax.containers) == 2
+    assert len(bars_ax.containers) == 2  # distorted, CHGNet
     assert [ln.get_label() for ln in patterns_ax.get_lines()][-1].startswith("CHGNet relaxation (")
 
 
@@ -247,3 +265,13 @@ def test_bad_requests_are_one_line(tiny_store, land_store, tmp_path, capsys, arg
 def test_bad_output_suffix(land_store, tmp_path, capsys):
     assert cli("figure", "landscape", land_store, "-o", tmp_path / "f.jpg") == 4
     assert "must end in .png, .svg, .pdf" in capsys.readouterr().err
+
+
+def test_command_registration_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, xrdtui.cli.main as m, xrdtui.figures; m._register_commands(); "
+            "print(sorted(k for k in ('torch', 'matplotlib', 'pymatgen', 'h5py') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -166,7 +166,7 @@ def check_objective(objective: str) -> str:
 
 def compute_slice(structure, name: str, req: SliceRequest, objective: str, *, n_minima: int, starts, steps: int,
                   tied: bool, extra_attrs: dict, progress=None):
-    """One LandscapeRecord: grid, top ``n_minima`` minima with patterns, and descent paths from
+    """The LandscapeRecord of one slice: grid, top ``n_minima`` minima with patterns, and descent paths from
     ``starts`` (none when empty) in the three modes. ``progress(done_units)`` counts grid points,
     then one unit per mode."""
     import numpy as np
@@ -219,7 +219,7 @@ def compute_slice(structure, name: str, req: SliceRequest, objective: str, *, n_
         minima_found=len(land.minima), edge_minima=",".join(str(r) for r, m in enumerate(top) if m.on_edge),
         path_steps=int(steps), path_others="fixed", grid_s=round(grid_s, 3), paths_s=round(paths_s, 3),
     )
-    return land, LandscapeRecord(
+    return LandscapeRecord(
         structure=name, objective=objective, p1=req.p1, p2=req.p2, axis1=land.x, axis2=land.y,
         unit1=unit[req.p1], unit2=unit[req.p2], grid=land.values.astype("float32"), truth=land.truth,
         minima=minima, minima_patterns=np.asarray(patterns, dtype="float32"), two_theta=np.asarray(two_theta),
@@ -337,7 +337,7 @@ def landscape_cmd(
         for req, n_units in zip(requests, units, strict=True):
             progress.update(bar, description=f"{name} {objective} {req.p1}-{req.p2}")
             base = done
-            land, record = compute_slice(
+            record = compute_slice(
                 struct, name, req, objective, n_minima=minima, starts=starts[(req.p1, req.p2)], steps=steps, tied=tied,
                 extra_attrs=extra, progress=lambda d, base=base: progress.update(bar, completed=base + d),
             )

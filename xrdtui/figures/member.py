@@ -28,6 +28,18 @@ def relative_deviation(lattice, truth) -> np.ndarray:
     return 100.0 * (lattice - truth) / truth
 
 
+def site_displacement(frac, truth_frac, truth_lattice) -> np.ndarray:
+    """|Δr| per site (Å): the fractional difference wrapped to the nearest image (Δ - round(Δ)),
+    times the truth's lattice matrix (pymatgen's orientation), so the distance is measured in the
+    truth cell. [N]."""
+    from pymatgen.core import Lattice
+
+    d = np.asarray(frac, dtype=np.float64) - np.asarray(truth_frac, dtype=np.float64)
+    d -= np.round(d)
+    matrix = Lattice.from_parameters(*np.asarray(truth_lattice, dtype=np.float64)).matrix
+    return np.linalg.norm(d @ matrix, axis=1)
+
+
 def cell_tasks(reader, task: str) -> list:
     """Finished TaskRecords of ``structure/noise/level/method`` (a trailing mode is ignored), in mode order."""
     parts = [p for p in str(task).strip("/").split("/") if p]
@@ -113,9 +125,13 @@ def member_figure(reader, task: str, member: int = 0):
     settings = campaign_pattern_settings(reader)
     patterns, two_theta = simulate(info, lattices, fracs, settings)
 
+    coords = first.info.noise == "coords"
     with styled():
-        fig = new_figure(12.0, 4.8)
-        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.3]})
+        fig = new_figure(16.0 if coords else 12.0, 4.8)
+        if coords:  # coordinate noise: the site displacements tell more than the (unchanged) cell
+            left, middle, right = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.0, 1.3]})
+        else:
+            left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.3]})
         bars = rows[1:]
         width = 0.8 / len(bars)
         x = np.arange(6)
@@ -124,12 +140,26 @@ def member_figure(reader, task: str, member: int = 0):
             left.bar(x + (b - (len(bars) - 1) / 2) * width, np.nan_to_num(dev), width, color=colour,
                      label=f"{label} ({verdict})" if verdict else label, edgecolor="white", linewidth=0.4)
         left.axhline(0, color=TRUTH_COLOUR, lw=0.8)
+        if all(np.allclose(relative_deviation(b[2], truth), 0, atol=1e-9) for b in bars):
+            left.text(0.5, 0.6, "cell unchanged (all deviations 0)", transform=left.transAxes, ha="center", color="0.4")
         left.set_xticks(x, [f"{param_symbol(p)}" for p in PARAM_NAMES])
         left.set_xlabel("lattice parameter (a, b, c in Å; α, β, γ in °)")
         left.set_ylabel("deviation from ground truth (%)")
         left.set_title("lattice parameters relative to the truth")
         left.legend(loc="best", fontsize=7.5, framealpha=0.9)
         left.grid(axis="y", color="0.9", lw=0.6)
+        if coords:
+            sites = np.arange(len(info.species))
+            for b, (label, colour, _, frac, _) in enumerate(bars):
+                disp = site_displacement(frac, info.frac, truth)
+                middle.bar(sites + (b - (len(bars) - 1) / 2) * width, np.nan_to_num(disp), width, color=colour,
+                           label=label, edgecolor="white", linewidth=0.4)
+            middle.set_xticks(sites, [f"{sp}{i + 1}" for i, sp in enumerate(info.species)],
+                              rotation=90 if len(sites) > 12 else 0)
+            middle.set_xlabel("site")
+            middle.set_ylabel("displacement from the true site (Å)")
+            middle.set_title("atomic positions (nearest image, truth cell)")
+            middle.grid(axis="y", color="0.9", lw=0.6)
 
         drawn = [(p, f"{label}" + (f" ({verdict})" if verdict else ""), colour)
                  for (label, colour, _, _, verdict), p in zip(rows, patterns, strict=True) if np.isfinite(p).all()]

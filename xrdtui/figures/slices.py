@@ -8,7 +8,7 @@ import numpy as np
 
 from xrdtui.errors import StoreError
 from xrdtui.figures.landscape import add_colorbar, draw_landscape, grid_limits, pick_keys
-from xrdtui.figures.style import PARAM_NAMES, new_figure, param_label, styled
+from xrdtui.figures.style import PARAM_NAMES, new_figure, param_label, param_symbol, styled
 
 
 def slice_cell(p1: str, p2: str) -> tuple[int, int] | None:
@@ -43,7 +43,9 @@ def slices_figure(reader, key: str | None = None):
             if rec is None:
                 axis.set_axis_off()
                 if col <= row:  # a slice of the triangle that is not stored
-                    axis.text(0.5, 0.5, "not stored", ha="center", va="center", color="0.6", transform=axis.transAxes)
+                    p1, p2 = PARAM_NAMES[col], PARAM_NAMES[row + 1]
+                    axis.text(0.5, 0.5, f"{param_symbol(p1)}–{param_symbol(p2)}: not stored", ha="center",
+                              va="center", color="0.6", transform=axis.transAxes)
                 continue
             cs = draw_landscape(axis, rec, minima=1, number_minima=False, labels=False, limits=limits)
             # Label the outer edge of the stored triangle: x below the lowest panel of a column,
@@ -57,6 +59,7 @@ def slices_figure(reader, key: str | None = None):
         # The upper-right cell is outside the triangle: room for the legend.
         handles, labels = axes[next(iter(placed))].get_legend_handles_labels()
         axes[0, 4].legend(handles, labels, loc="upper right", fontsize=9)
-        fig.suptitle(f"{structure}: {objective} landscape on all {len(placed)} stored slices "
-                     "(other four parameters at the truth)", fontsize=12)
+        count = "all 15 slices" if len(placed) == 15 else f"{len(placed)} of the 15 slices"
+        fig.suptitle(f"{structure}: {objective} landscape on {count} (other four parameters at the truth)",
+                     fontsize=12)
     return fig
