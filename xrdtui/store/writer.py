@@ -1,11 +1,59 @@
-"""The single writer of a campaign store (HDF5 SWMR) and the atomic landscape appender."""
+"""The single writer of a campaign store (HDF5 SWMR) and the atomic landscape appender.
+
+Crash safety: the skeleton is built in ``<name>.h5.tmp``, switched to SWMR mode and only then renamed
+over ``path`` (readers never see a half-built file, and none can hold a lock on it before the writer
+is in SWMR mode). Every result is written and flushed *before* its status flips to done (second
+flush), so after a ``kill -9`` every task marked done has all its arrays.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
-from xrdtui.store.records import LandscapeRecord, StructureInfo, TaskInfo, TaskResult
+import h5py
+import numpy as np
+
+from xrdtui.errors import ConfigError, StoreError
+from xrdtui.store import layout as L
+from xrdtui.store.access import check_root, fsync_dir, fsync_path, open_checked
+from xrdtui.store.landscapes import append_landscape
+from xrdtui.store.records import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES, StructureInfo, TaskInfo, TaskResult
+from xrdtui.store.skeleton import build_skeleton, create_task_group, root_attrs, validate_inputs, write_progress
+
+__all__ = ["StoreWriter", "append_landscape", "default_worker_name"]
+
+
+def default_worker_name() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _bak_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def _default_preview_axis() -> np.ndarray:
+    return (np.arange(L.PREVIEW_POINTS) * L.PREVIEW_STEP).astype("f4")
+
+
+def _check_replaceable(path: Path) -> None:
+    """Only an existing xrdtui store may be overwritten: foreign or corrupt files are left alone."""
+    f = open_checked(path)  # StoreError for foreign / corrupt / newer files
+    f.close()
 
 
 class StoreWriter:
@@ -14,9 +62,22 @@ class StoreWriter:
     :meth:`create` pre-creates every task's groups and datasets and all attributes, then switches the
     file to SWMR mode; afterwards only existing datasets are written (and flushed), so readers opening
     with ``swmr=True`` see progress live and a ``kill -9`` leaves a readable file holding every task that
-    finished. The runner must call :meth:`heartbeat` at least every ~2 s while the campaign runs.
+    finished. The runner must call :meth:`heartbeat` at least every ~2 s while the campaign runs (every
+    write also bumps it); readers call a campaign live while the heartbeat is < 5 s old.
     """
 
+    def __init__(self, path: Path, f: h5py.File, tasks: list[TaskInfo]):
+        # Use create() / resume(); this takes an open file already in SWMR mode.
+        self._path = path
+        self._f = f
+        self._tasks = tasks
+        self._row = {t.task_id: i for i, t in enumerate(tasks)}
+        self._p = {c: f[L.progress_path(c)] for c in (*L.PROGRESS_COLUMNS, *L.CLOCK_COLUMNS)}
+        self._status = self._p[L.P_STATUS][...].astype(np.int8)
+        self._loss_rows = self._p[L.P_LOSS_ROWS][...].astype(np.int64)
+        self._closed = False
+
+    # ---- opening ---------------------------------------------------------------------------------
     @classmethod
     def create(
         cls,
@@ -32,8 +93,44 @@ class StoreWriter:
         preview_two_theta=None,
         overwrite: bool = False,
     ) -> StoreWriter:
-        """Create a new store at ``path`` (StoreError if it exists and not ``overwrite``)."""
-        raise NotImplementedError
+        """Create a new store at ``path`` and return its writer, already in SWMR mode.
+
+        ``versions`` maps package -> version (python, numpy, torch, pymatgen, h5py, chgnet...);
+        ``preview_two_theta`` [P] is the 2θ axis (degrees) of the pattern previews (default 0.0..89.9
+        in 0.1° steps). StoreError if ``path`` exists (unless ``overwrite`` and it is an xrdtui store).
+        """
+        from xrdtui import __version__
+
+        path = Path(path)
+        tasks = list(tasks)
+        validate_inputs(tasks, structures)
+        if path.exists():
+            if not overwrite:
+                raise StoreError(f"store {path} already exists (resume it, or choose another name)")
+            _check_replaceable(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create directory {path.parent}: {exc.strerror or exc}") from None
+        axis = _default_preview_axis() if preview_two_theta is None else np.asarray(preview_two_theta, "f4")
+        attrs = root_attrs(
+            kind=L.KIND_CAMPAIGN,
+            name=name,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            config_text=config_text,
+            config_hash=config_hash,
+            xrdtui_version=__version__,
+            versions=versions,
+            seed=seed,
+        )
+        tmp = _tmp_path(path)
+        f = _new_file(tmp)
+        try:
+            build_skeleton(f, attrs, tasks, structures, axis, clock={L.C_STARTED: _now()})
+            return cls._publish(f, tmp, path, tasks, done0=0)
+        except BaseException:
+            _discard(f, tmp)
+            raise
 
     @classmethod
     def resume(
@@ -45,51 +142,202 @@ class StoreWriter:
     ) -> tuple[StoreWriter, set[str]]:
         """Reopen an interrupted store: copy its done tasks into a fresh file with the same skeleton,
         fsync, atomically replace the old file (kept as ``<name>.h5.bak`` until success) and continue in
-        SWMR mode. Returns ``(writer, done_task_ids)``. ``tasks`` / ``config_hash``, when given, must
-        match the stored ones (ConfigError otherwise)."""
-        raise NotImplementedError
+        SWMR mode. Returns ``(writer, done_task_ids)``; failed, running and pending tasks start over as
+        pending. ``tasks`` / ``config_hash``, when given, must match the stored ones (ConfigError)."""
+        path = Path(path)
+        old = open_checked(path)
+        try:
+            attrs = check_root(old, path)
+            if attrs.get(L.A_KIND) != L.KIND_CAMPAIGN:
+                raise StoreError(f"{path} is a {attrs.get(L.A_KIND)!r} store, not a campaign; nothing to resume")
+            if config_hash is not None and attrs.get(L.A_CONFIG_HASH, "") != config_hash:
+                raise ConfigError(
+                    f"configuration changed since {path} was created (hash {attrs.get(L.A_CONFIG_HASH)!r} "
+                    f"!= {config_hash!r}); start a new store instead of resuming"
+                )
+            _refuse_if_live(old, path)
+            stored = _read_task_infos(old)
+            if tasks is not None and list(tasks) != stored:
+                raise ConfigError(f"task list differs from the one stored in {path}; cannot resume")
+            status = old[L.progress_path(L.P_STATUS)][...]
+            done = {t.task_id for t, s in zip(stored, status, strict=True) if s == DONE}
+            tmp = _tmp_path(path)
+            f = _new_file(tmp)
+            try:
+                _copy_campaign(old, f, stored, status)
+            except BaseException:
+                _discard(f, tmp)
+                raise
+        except (OSError, KeyError, RuntimeError) as exc:
+            raise StoreError(f"cannot resume {path}: {str(exc).splitlines()[0]}") from None
+        finally:
+            old.close()
+        bak = _bak_path(path)
+        try:
+            # The old file stays reachable as .bak (hard link; copy where links fail) until success.
+            bak.unlink(missing_ok=True)
+            try:
+                os.link(path, bak)
+            except OSError:
+                shutil.copy2(path, bak)
+            writer = cls._publish(f, tmp, path, stored, done0=len(done))
+        except BaseException:
+            _discard(f, tmp)
+            raise
+        bak.unlink(missing_ok=True)
+        return writer, done
 
+    @classmethod
+    def _publish(cls, f: h5py.File, tmp: Path, path: Path, tasks: list[TaskInfo], done0: int) -> StoreWriter:
+        """Switch the finished skeleton to SWMR, fsync, and rename it over ``path`` atomically."""
+        now = _now()
+        p = f[L.G_PROGRESS]
+        p[L.C_SESSION_STARTED][0] = now
+        p[L.C_SESSION_DONE0][0] = done0
+        p[L.C_HEARTBEAT][0] = now
+        p[L.C_WRITER_STATE][0] = L.WS_WRITING
+        f.flush()
+        f.swmr_mode = True
+        f.flush()
+        fsync_path(tmp)
+        os.replace(tmp, path)
+        fsync_dir(path)
+        return cls(path, f, tasks)
+
+    # ---- queries --------------------------------------------------------------------------------
     @property
     def path(self) -> Path:
-        raise NotImplementedError
+        return self._path
 
     @property
     def tasks(self) -> dict[str, TaskInfo]:
         """Task id -> TaskInfo, in store order."""
-        raise NotImplementedError
+        return {t.task_id: t for t in self._tasks}
 
     @property
     def done_ids(self) -> set[str]:
         """Ids of tasks whose result is written."""
-        raise NotImplementedError
+        return {t.task_id for t, s in zip(self._tasks, self._status, strict=True) if s == DONE}
 
     def status(self, task_id: str) -> str:
         """"pending" | "running" | "done" | "failed"."""
-        raise NotImplementedError
+        return STATUS_NAMES[int(self._status[self._index(task_id)])]
 
+    # ---- writes ---------------------------------------------------------------------------------
     def mark_running(self, task_id: str) -> None:
-        raise NotImplementedError
+        i = self._index(task_id)
+        self._set(i, L.P_STARTED_AT, _now())
+        self._set_status(i, RUNNING)
+        self._flush()
 
     def write_partial_loss(self, task_id: str, rows_from: int, loss_rows) -> None:
-        """Stream loss rows ``[t, B]`` of a running task into rows ``rows_from:rows_from+t``."""
-        raise NotImplementedError
+        """Stream loss rows ``[t, B]`` of a running task into trajectory rows ``rows_from:rows_from+t``."""
+        i = self._index(task_id)
+        t = self._tasks[i]
+        rows = np.asarray(loss_rows, dtype="f4")
+        if rows.ndim == 1:
+            rows = rows[None, :]
+        end = int(rows_from) + rows.shape[0]
+        if rows_from < 0 or end > t.n_rows or rows.shape[1:] != (t.n_members,):
+            raise ValueError(f"{task_id}: loss rows {rows.shape} at {rows_from} do not fit [{t.n_rows},{t.n_members}]")
+        if self._status[i] == DONE:
+            raise ValueError(f"{task_id}: already done")
+        self._f[L.run_path(task_id)][L.R_LOSS][rows_from:end] = rows
+        if end > self._loss_rows[i]:
+            self._loss_rows[i] = end
+            self._set(i, L.P_LOSS_ROWS, end)
+        self._flush()
 
     def write_result(self, task_id: str, result: TaskResult) -> None:
         """Write a finished task's arrays, flush, then mark it done and flush again."""
-        raise NotImplementedError
+        i = self._index(task_id)
+        t = self._tasks[i]
+        if self._status[i] == DONE:
+            raise ValueError(f"{task_id}: result already written")
+        g = self._f[L.run_path(task_id)]
+        n_rows = self._write_trajectories(g, t, result)
+        for name, (dtype, kind, _fill, _doc) in L.MEMBER_DATASETS.items():
+            value = getattr(result, name)
+            if kind == "S":
+                data = np.array([L.encode(r, L.REASON_BYTES) for r in value], dtype=dtype)
+            else:
+                data = np.asarray(value).astype(dtype, copy=False)
+            ds = g[name]
+            if data.shape != ds.shape:
+                raise ValueError(f"{task_id}: {name} has shape {data.shape}, expected {ds.shape}")
+            ds[...] = data
+        for col, value in (
+            (L.P_WALL_S, result.wall_s),
+            (L.P_WORKER, L.encode(result.worker, L.WORKER_BYTES)),
+            (L.P_K, result.k),
+            (L.P_N, result.n),
+            (L.P_RATE, result.rate),
+            (L.P_LO, result.lo),
+            (L.P_HI, result.hi),
+            (L.P_LOSS_ROWS, n_rows),
+            (L.P_FINISHED_AT, _now()),
+        ):
+            self._set(i, col, value)
+        self._loss_rows[i] = n_rows
+        self._f.flush()  # data first ...
+        self._set_status(i, DONE)  # ... then the flag that says it is there
+        self._flush()
+
+    def _write_trajectories(self, g: h5py.Group, t: TaskInfo, r: TaskResult) -> int:
+        loss = np.asarray(r.loss, dtype="f4")
+        n = loss.shape[0]
+        shapes = {L.R_LOSS: (n, t.n_members), L.R_LATTICE: (n, t.n_members, 6), L.R_FRAC: (n, t.n_members, t.n_sites, 3)}
+        arrays = {L.R_LOSS: loss, L.R_LATTICE: np.asarray(r.lattice, dtype="f4")}
+        if t.traj_frac:
+            if r.frac is None:
+                raise ValueError(f"{t.task_id}: traj_frac is set but the result has no frac trajectory")
+            arrays[L.R_FRAC] = np.asarray(r.frac, dtype="f4")
+        if not 1 <= n <= t.n_rows:
+            raise ValueError(f"{t.task_id}: {n} trajectory rows, expected 1..{t.n_rows}")
+        for name, data in arrays.items():
+            if data.shape != shapes[name]:
+                raise ValueError(f"{t.task_id}: {name} has shape {data.shape}, expected {shapes[name]}")
+            ds = g[name]
+            ds[:n] = data
+            stale = int(self._loss_rows[self._row[t.task_id]]) if name == L.R_LOSS else 0
+            if stale > n:  # streamed partial rows beyond the final length go back to the fill value
+                ds[n:stale] = np.nan
+        return n
 
     def mark_failed(self, task_id: str, reason: str) -> None:
-        raise NotImplementedError
+        i = self._index(task_id)
+        self._set(i, L.P_REASON, L.encode(reason, L.REASON_BYTES))
+        self._set(i, L.P_FINISHED_AT, _now())
+        self._f.flush()
+        self._set_status(i, FAILED)
+        self._flush()
 
     def heartbeat(self) -> None:
-        raise NotImplementedError
+        """Tell readers the writer is alive (call at least every ~2 s)."""
+        self._check_open()
+        self._p[L.C_HEARTBEAT][0] = _now()
+        self._f.flush()
 
     def finish(self) -> None:
         """Mark the campaign finished (readers stop calling it live) and close."""
-        raise NotImplementedError
+        self._check_open()
+        self._p[L.C_FINISHED_AT][0] = _now()
+        self._p[L.C_WRITER_STATE][0] = L.WS_FINISHED
+        self._flush()
+        self._f.close()
+        self._closed = True
 
     def close(self) -> None:
-        raise NotImplementedError
+        """Close; a campaign not finished is recorded as closed-unfinished (resumable). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._p[L.C_WRITER_STATE][0] = L.WS_CLOSED
+            self._p[L.C_HEARTBEAT][0] = _now()
+            self._f.flush()
+        finally:
+            self._f.close()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -97,8 +345,98 @@ class StoreWriter:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # ---- helpers --------------------------------------------------------------------------------
+    def _index(self, task_id: str) -> int:
+        self._check_open()
+        try:
+            return self._row[task_id]
+        except KeyError:
+            raise ValueError(f"unknown task {task_id!r}") from None
 
-def append_landscape(path: str | Path, record: LandscapeRecord, *, replace: bool = False) -> str:
-    """Add a landscape to a closed store (copy to temp, write, fsync, atomic rename); create a store of
-    kind "landscapes" when ``path`` does not exist. Returns the landscape key."""
-    raise NotImplementedError
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"store writer for {self._path} is closed")
+
+    def _set(self, i: int, col: str, value) -> None:
+        self._p[col][i] = value
+
+    def _set_status(self, i: int, code: int) -> None:
+        self._status[i] = code
+        self._p[L.P_STATUS][i] = code
+
+    def _flush(self) -> None:
+        self._p[L.C_HEARTBEAT][0] = _now()
+        self._f.flush()
+
+
+# ---- module helpers ------------------------------------------------------------------------------
+def _new_file(tmp: Path) -> h5py.File:
+    tmp.unlink(missing_ok=True)  # a leftover from a crash during creation
+    try:
+        return h5py.File(str(tmp), "w", libver="latest")
+    except OSError as exc:
+        raise StoreError(f"cannot create {tmp}: {str(exc).splitlines()[0]}") from None
+
+
+def _discard(f: h5py.File, tmp: Path) -> None:
+    try:
+        f.close()
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _refuse_if_live(f: h5py.File, path: Path) -> None:
+    p = f[L.G_PROGRESS]
+    state = int(p[L.C_WRITER_STATE][0])
+    age = _now() - float(p[L.C_HEARTBEAT][0])
+    if state == L.WS_WRITING and age < L.LIVE_WINDOW_S:
+        raise StoreError(f"{path} is being written by another process (heartbeat {age:.1f} s ago)")
+
+
+def _read_task_infos(f: h5py.File) -> list[TaskInfo]:
+    g = f[L.G_TASKS]
+    cols = {c: g[c][...] for c in L.TASK_COLUMNS}
+    out = []
+    for i in range(len(cols["task_id"])):
+        out.append(
+            TaskInfo(
+                *(L.decode(cols[c][i]) for c in ("task_id", "structure", "noise")),
+                float(cols["level"][i]),
+                L.decode(cols["method"][i]),
+                L.decode(cols["mode"][i]),
+                int(cols["n_members"][i]),
+                int(cols["n_sites"][i]),
+                int(cols["max_steps"][i]),
+                bool(cols["traj_frac"][i]),
+                int(cols["seed"][i]),
+            )
+        )
+    return out
+
+
+def _copy_campaign(old: h5py.File, new: h5py.File, tasks: list[TaskInfo], status: np.ndarray) -> None:
+    """Same skeleton as ``old`` with its done tasks copied (raw chunks, no recompression)."""
+    for k, v in old.attrs.items():
+        new.attrs[k] = v
+    for grp in (L.G_TASKS, L.G_STRUCTURES, L.G_AXES, L.G_LANDSCAPES):
+        if grp in old:
+            old.copy(old[grp], new, name=grp)
+    clock = {L.C_STARTED: float(old[L.progress_path(L.C_STARTED)][0])}
+    write_progress(new, len(tasks), clock)
+    done = status == DONE
+    for col in L.PROGRESS_COLUMNS:
+        src = old[L.progress_path(col)][...]
+        dst = new[L.progress_path(col)]
+        fresh = dst[...]
+        fresh[done] = src[done]
+        if col == L.P_STATUS:
+            fresh[~done] = PENDING
+        dst[...] = fresh
+    n_preview = new[f"/{L.G_AXES}/{L.AX_PREVIEW}"].shape[0]
+    new.require_group(L.G_RUNS)
+    for row, t in enumerate(tasks):
+        if done[row]:
+            parent, _, leaf = L.run_path(t.task_id).rpartition("/")
+            old.copy(old[L.run_path(t.task_id)], new.require_group(parent), name=leaf)
+        else:
+            create_task_group(new, t, row, n_preview)
