@@ -1,0 +1,242 @@
+"""The differentiable simulator against pymatgen's XRDCalculator and the exact dense pseudo-Voigt sum."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.analysis.diffraction.xrd import XRDCalculator
+from pymatgen.core import Lattice, Structure
+
+from xrdtui.engine.noise import coord_noise, lattice_noise
+from xrdtui.engine.profile import dense_profile
+from xrdtui.engine.simulator import PatternSettings, XRDSimulator, simulate_pattern
+from xrdtui.engine.structures import BENCHMARK_NAMES, benchmark_structure, with_params
+from xrdtui.errors import InputError
+
+SETTINGS = PatternSettings()
+CALC = XRDCalculator(wavelength=1.5406)
+SMALL = PatternSettings(two_theta_max=60.0, step=0.05)  # for gradcheck: few bins, few reflections
+
+
+def merged_peaks(two_theta, intensity, tol=1e-5):
+    """Merge reflections at equal angle as pymatgen does (round 2θ/tol), keep 2θ < 90; sorted [P, 2]."""
+    tt, inten = np.asarray(two_theta, dtype=np.float64), np.asarray(intensity, dtype=np.float64)
+    keep = tt <= 90.0
+    peaks: dict[int, list] = {}
+    for t, i in zip(tt[keep], inten[keep]):
+        key = int(np.round(t / tol))
+        if key in peaks:
+            peaks[key][1] += i
+        else:
+            peaks[key] = [t, i]
+    return np.array(sorted(peaks.values()))
+
+
+def assert_same_peaks(ours, ref_x, ref_y):
+    """Every reference peak above 1 % found at the same 2θ (1e-4°) with the same relative intensity
+    (0.5 on the 0-100 scale), and no peak of ours above 1 % missing from the reference."""
+    ours = ours.copy()
+    ours[:, 1] *= 100.0 / ours[:, 1].max()
+    ref_x, ref_y = np.asarray(ref_x), np.asarray(ref_y) * 100.0 / np.max(ref_y)
+    for x, y in zip(ref_x, ref_y):
+        if y < 1.0:
+            continue
+        j = np.argmin(np.abs(ours[:, 0] - x))
+        assert abs(ours[j, 0] - x) < 1e-4, f"pymatgen peak at {x:.5f} not found"
+        assert abs(ours[j, 1] - y) < 0.5, f"intensity at {x:.5f}: {ours[j, 1]:.3f} vs {y:.3f}"
+    for x, y in ours:
+        if y >= 1.0:
+            assert np.abs(ref_x - x).min() < 1e-4, f"simulator peak at {x:.5f} ({y:.2f}) not in pymatgen"
+
+
+def rel_l2(pred, ref):
+    return ((pred.double() - ref).norm(dim=-1) / ref.norm(dim=-1)).max().item()
+
+
+def dense_reference(sim, lattice, frac=None):
+    tt, inten = sim.peaks(lattice, frac)
+    ref = dense_profile(SETTINGS.two_theta, tt, inten, SETTINGS.U, SETTINGS.V, SETTINGS.W, SETTINGS.eta)
+    return ref / ref.amax(1, keepdim=True)
+
+
+@pytest.fixture(scope="module")
+def sims():
+    return {name: XRDSimulator(benchmark_structure(name)) for name in BENCHMARK_NAMES}
+
+
+@pytest.mark.parametrize("name", BENCHMARK_NAMES)
+def test_peaks_match_pymatgen(sims, name):
+    sim = sims[name]
+    tt, inten = sim.peaks(sim.template_lattice)
+    ref = CALC.get_pattern(benchmark_structure(name), scaled=False)
+    ours = merged_peaks(tt, inten)
+    assert_same_peaks(ours, ref.x, ref.y)
+    # unscaled intensities are on pymatgen's scale: 2 |F|² LP per Friedel pair
+    j = int(np.argmax(ref.y))
+    k = np.argmin(np.abs(ours[:, 0] - ref.x[j]))
+    assert ours[k, 1] == pytest.approx(ref.y[j], rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["Na3MnCoNiO6", "BPO4", "Ti2Sn"])
+def test_distorted_peaks_match_pymatgen(sims, name):
+    """No symmetry left: strained cell and displaced atoms, compared reflection by reflection."""
+    sim, st = sims[name], benchmark_structure(name)
+    rng = np.random.default_rng(7)
+    lattice = lattice_noise(sim.template_lattice.numpy(), 0.04, 1, rng)[0]
+    frac = coord_noise(sim.template_frac.numpy(), 0.03, 1, rng)[0]
+    tt, inten = sim.peaks(torch.tensor(lattice), torch.tensor(frac))
+    ref = CALC.get_pattern(with_params(st, lattice, frac), scaled=False)
+    assert_same_peaks(merged_peaks(tt, inten), ref.x, ref.y)
+
+
+def test_partial_occupancy_matches_pymatgen():
+    st = Structure(Lattice.tetragonal(3.9, 5.1), [{"Fe": 0.5, "Co": 0.5}, {"O": 0.75}, "Ti"],
+                   [[0, 0, 0], [0.5, 0.5, 0.3], [0.5, 0.5, 0.8]])
+    sim = XRDSimulator(st)
+    tt, inten = sim.peaks(sim.template_lattice)
+    ref = CALC.get_pattern(st, scaled=False)
+    assert_same_peaks(merged_peaks(tt, inten), ref.x, ref.y)
+
+
+@pytest.mark.parametrize("name", ["U2Ti", "Na3MnCoNiO6", "PbF2", "CsTlO"])
+def test_profile_matches_dense_sum(sims, name):
+    sim = sims[name]
+    rng = np.random.default_rng(3)
+    lattice = torch.tensor(np.vstack([sim.template_lattice.numpy(),
+                                      lattice_noise(sim.template_lattice.numpy(), 0.05, 3, rng)]))
+    pred = sim.pattern(lattice)
+    assert pred.shape == (4, 9000) and pred.dtype == torch.float32
+    assert rel_l2(pred, dense_reference(sim, lattice)) < 1e-3
+    frac = torch.tensor(coord_noise(sim.template_frac.numpy(), 0.05, 4, rng))
+    assert rel_l2(sim.pattern(lattice, frac), dense_reference(sim, lattice, frac)) < 1e-3
+
+
+def test_pattern_is_normalised_and_batch_independent(sims):
+    sim = sims["Au2S"]
+    lattice = torch.tensor(lattice_noise(sim.template_lattice.numpy(), 0.05, 5, np.random.default_rng(0)))
+    batch = sim.pattern(lattice)
+    np.testing.assert_allclose(batch.amax(1).numpy(), 1.0, rtol=1e-6)
+    assert float(batch.min()) > 0
+    for i in (0, 3):
+        np.testing.assert_allclose(sim.pattern(lattice[i : i + 1])[0].numpy(), batch[i].numpy(), atol=1e-6)
+    # None means the template's coordinates
+    frac = sim.template_frac.expand(5, -1, -1)
+    np.testing.assert_allclose(sim.pattern(lattice, frac).numpy(), batch.numpy(), atol=2e-6)
+    # one unbatched cell
+    assert sim.pattern(lattice[0]).shape == (9000,)
+    np.testing.assert_allclose(simulate_pattern(benchmark_structure("Au2S")),
+                               sim.pattern(sim.template_lattice).numpy(), atol=1e-6)
+
+
+def test_gradcheck_lattice_and_coordinates():
+    sim = XRDSimulator(benchmark_structure("U2Ti"), SMALL, profile_dtype=torch.float64)
+    lattice = torch.tensor([[4.80, 4.77, 2.81, 90.5, 89.0, 119.0], [4.70, 4.90, 2.79, 91.0, 90.0, 121.0]],
+                           dtype=torch.float64, requires_grad=True)
+    frac = (sim.template_frac + 0.01 * torch.randn(2, 3, 3, dtype=torch.float64)).requires_grad_(True)
+    weights = torch.randn(2, SMALL.n_points, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda lat, fr: (sim.pattern(lat, fr) * weights).sum(), (lattice, frac),
+                                    eps=1e-6, atol=1e-5, rtol=1e-4)
+    assert torch.autograd.gradcheck(lambda lat: (sim.pattern(lat) * weights).sum(), (lattice,),
+                                    eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_gradients_flow_in_float32_default():
+    sim = XRDSimulator(benchmark_structure("BPO4"))
+    lattice = torch.tensor(lattice_noise(sim.template_lattice.numpy(), 0.03, 4, np.random.default_rng(1)),
+                           dtype=torch.float32, requires_grad=True)
+    frac = sim.template_frac.to(torch.float32).expand(4, -1, -1).clone().requires_grad_(True)
+    target = sim.pattern(sim.template_lattice)
+    loss = (1 - torch.nn.functional.cosine_similarity(sim.pattern(lattice, frac), target[None])).sum()
+    loss.backward()
+    assert torch.isfinite(lattice.grad).all() and lattice.grad.abs().sum() > 0
+    assert torch.isfinite(frac.grad).all() and frac.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("settings, smooth", [(SETTINGS, True), (PatternSettings(tail_full=0.0, tail_zero=1e-3), False)])
+def test_peak_crossing_the_range_end_is_continuous(settings, smooth):
+    """A strong reflection moving through 90° and the taper (92-94°) changes the pattern smoothly; the
+    same test catches a hard cut at 90° (second differences jump)."""
+    sim = XRDSimulator(benchmark_structure("ErPt3"), settings)
+    tt, inten = sim.peaks(sim.template_lattice)
+    sel = (tt > 70) & (tt < 90)
+    moving = float(tt[sel][inten[sel].argmax()])
+    # shrink the cubic cell so that this reflection moves from 89° to 95°
+    s_lo = math.sin(math.radians(moving / 2)) / math.sin(math.radians(89.0 / 2))
+    s_hi = math.sin(math.radians(moving / 2)) / math.sin(math.radians(95.0 / 2))
+    scales = torch.linspace(s_lo, s_hi, 201, dtype=torch.float64)
+    lattice = sim.template_lattice.expand(201, -1).clone()
+    lattice[:, :3] *= scales[:, None]
+    patterns = sim.pattern(lattice).double()
+    second = (patterns[2:] - 2 * patterns[1:-1] + patterns[:-2]).norm(dim=1)
+    assert (float(second.max()) < 3.0 * float(second.median())) == smooth
+
+
+def test_invalid_input_raises_or_is_reported(sims):
+    sim = sims["U2Ti"]
+    good = sim.template_lattice
+    cases = {
+        "nan": torch.tensor([float("nan"), 4.8, 2.8, 90, 90, 120], dtype=torch.float64),
+        "negative length": torch.tensor([-4.8, 4.8, 2.8, 90, 90, 120], dtype=torch.float64),
+        "zero volume": torch.tensor([4.8, 4.8, 2.8, 40, 50, 90], dtype=torch.float64),
+        "impossible angles": torch.tensor([4.8, 4.8, 2.8, 20, 30, 100], dtype=torch.float64),
+    }
+    for bad in cases.values():
+        with pytest.raises(InputError, match="invalid cell in batch member 1"):
+            sim.pattern(torch.stack([good, bad]))
+        mask = sim.invalid_members(torch.stack([good, bad, good]))
+        assert mask.tolist() == [False, True, False]
+    frac = sim.template_frac.expand(2, -1, -1).clone()
+    frac[0, 1, 2] = float("inf")
+    with pytest.raises(InputError):
+        sim.pattern(torch.stack([good, good]), frac)
+    # inside an optimiser: NaN rows for invalid members, zero gradient for them, others untouched
+    lattice = torch.stack([good, cases["zero volume"], good * 1.01]).requires_grad_(True)
+    out = sim.pattern(lattice, check=False)
+    assert torch.isnan(out[1]).all() and torch.isfinite(out[[0, 2]]).all()
+    out[[0, 2]].sum().backward()
+    assert (lattice.grad[1] == 0).all() and torch.isfinite(lattice.grad).all()
+    with pytest.raises(InputError, match="shape"):
+        sim.pattern(torch.ones(2, 5))
+    with pytest.raises(InputError, match="shape"):
+        sim.pattern(torch.stack([good, good]), torch.zeros(2, 4, 3))
+
+
+def test_bad_structures_raise_input_error():
+    with pytest.raises(InputError, match="Es"):
+        XRDSimulator(Structure(Lattice.cubic(4.0), ["Es", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+    flat = Structure(Lattice.cubic(4.0), ["Fe"], [[0, 0, 0]])
+    flat.lattice = Lattice.from_parameters(4.0, 4.0, 4.0, 40.0, 50.0, 90.0)
+    with pytest.raises(InputError):
+        XRDSimulator(flat)
+
+
+def test_outside_margin_flags_stretched_cells(sims):
+    sim = sims["CsTlO"]  # default margin 0.3: d-spacings may grow by 30 %
+    lattice = sim.template_lattice.expand(4, -1).clone()
+    lattice[1, :3] *= 1.25  # uniform expansion, within the margin
+    lattice[2, 0] *= 1.35  # one axis beyond it
+    lattice[3, :3] *= 0.6  # shrinking is always covered
+    assert sim.outside_margin(lattice).tolist() == [False, False, True, False]
+
+
+def test_enumeration_margin_is_complete(sims):
+    """Reflections of a cell stretched within the margin agree with a simulator built on that cell."""
+    sim = sims["Fe2SbTe3"]
+    stretched = sim.template_lattice.clone()
+    stretched[:3] *= 1.2
+    stretched[4] += 3.0
+    fresh = XRDSimulator(with_params(benchmark_structure("Fe2SbTe3"), stretched.numpy()), strain_margin=0.0)
+    assert rel_l2(sim.pattern(stretched)[None], fresh.pattern(fresh.template_lattice)[None].double()) < 1e-5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    st = benchmark_structure("Na3MnCoNiO6")
+    cpu, gpu = XRDSimulator(st), XRDSimulator(st, device="cuda")
+    lattice = torch.tensor(lattice_noise(cpu.template_lattice.numpy(), 0.05, 8, np.random.default_rng(2)))
+    frac = torch.tensor(coord_noise(cpu.template_frac.numpy(), 0.05, 8, np.random.default_rng(3)))
+    a = cpu.pattern(lattice, frac)
+    b = gpu.pattern(lattice.cuda().requires_grad_(True), frac.cuda())
+    b.sum().backward()
+    np.testing.assert_allclose(b.detach().cpu().numpy(), a.numpy(), atol=1e-5)
