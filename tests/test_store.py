@@ -289,6 +289,8 @@ def test_resume_of_clean_store_keeps_content(tmp_path):
         StoreWriter.resume(p, config_hash="other")
     with pytest.raises(ConfigError, match="task list"):
         StoreWriter.resume(p, tasks=tasks[:-1])
+    follower = StoreReader.open(p)  # e.g. the TUI, open across the resume
+    assert follower.progress().failed == 1
     writer, done = StoreWriter.resume(p, tasks=tasks, config_hash="h1")
     assert done == {t.task_id for t in tasks[:3]}
     assert not (tmp_path / "c.h5.bak").exists() and not (tmp_path / "c.h5.tmp").exists()
@@ -297,6 +299,9 @@ def test_resume_of_clean_store_keeps_content(tmp_path):
         for t in tasks[3:]:
             writer.write_result(t.task_id, fake_result(t))
         writer.finish()
+    follower.refresh()  # the file was replaced: refresh reopens it
+    assert follower.progress().done == len(tasks) and follower.progress().finished
+    follower.close()
     ref = tmp_path / "ref.h5"
     w2, _, _ = _campaign(ref)
     with w2:
@@ -370,7 +375,11 @@ def test_append_landscape_new_and_existing_store(tmp_path):
 
     campaign = _valid_store(tmp_path / "c.h5")
     before = dump_datasets(campaign)
+    follower = StoreReader.open(campaign)
     append_landscape(campaign, rec)
+    follower.refresh()
+    assert follower.landscapes() == ["U2Ti/cosine/a-c"]
+    follower.close()
     after = dump_datasets(campaign)
     assert {k: v for k, v in after.items() if not k.startswith("/landscapes")}.keys() == before.keys()
     _assert_same_content(before, {k: v for k, v in after.items() if not k.startswith("/landscapes")})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -112,6 +113,31 @@ def check_root(f: h5py.File, p: Path) -> dict:
     if schema < 1:
         raise StoreError(f"{p}: invalid schema {schema}")
     return attrs
+
+
+def writer_liveness(progress: h5py.Group) -> tuple[bool, float]:
+    """:func:`is_live` of the clock datasets in an open store's /progress group."""
+    writer = progress[L.C_WRITER][0] if L.C_WRITER in progress else b""
+    return is_live(int(progress[L.C_WRITER_STATE][0]), float(progress[L.C_HEARTBEAT][0]), writer)
+
+
+def is_live(state: int, heartbeat: float, writer, now: float | None = None) -> tuple[bool, float]:
+    """(live, heartbeat age in s): live while the writer state is "writing", its heartbeat is younger
+    than LIVE_WINDOW_S and, when it runs on this host, its process still exists (so a killed sweep is
+    seen as dead at once, not after the window)."""
+    now = time.time() if now is None else now
+    age = now - heartbeat
+    if state != L.WS_WRITING or not age < L.LIVE_WINDOW_S:
+        return False, age
+    host, _, pid = L.decode(writer).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False, age
+        except PermissionError:
+            pass
+    return True, age
 
 
 def _plain(v):

@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from xrdtui.errors import StoreError
 from xrdtui.store import layout as L
-from xrdtui.store.access import fsync_dir, fsync_path, open_checked, read_superblock
+from xrdtui.store.access import fsync_dir, fsync_path, open_checked, read_superblock, writer_liveness
 from xrdtui.store.records import LandscapeMinimum, LandscapePath, LandscapeRecord
 
 
@@ -77,11 +76,8 @@ def _copy_for_update(path: Path, tmp: Path, key: str, replace: bool) -> None:
     src = open_checked(path)
     try:
         p = src.get(L.G_PROGRESS)
-        if p is not None and L.C_WRITER_STATE in p:
-            state = int(p[L.C_WRITER_STATE][0])
-            age = time.time() - float(p[L.C_HEARTBEAT][0])
-            if state == L.WS_WRITING and age < L.LIVE_WINDOW_S:
-                raise StoreError(f"{path} is being written by a sweep; add landscapes after it finishes")
+        if p is not None and L.C_WRITER_STATE in p and writer_liveness(p)[0]:
+            raise StoreError(f"{path} is being written by a sweep; add landscapes after it finishes")
         if not replace and L.landscape_path(key) in src:
             raise StoreError(f"{path} already holds landscape {key} (use replace to overwrite it)")
     finally:

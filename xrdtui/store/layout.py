@@ -11,8 +11,8 @@ One file per campaign (schema :data:`SCHEMA`), readable with plain h5py / ``h5ls
                                         3 failed), started_at, finished_at (Unix s), wall_s (s), loss_rows,
                                         k, n, rate, lo, hi (match rate, Jeffreys 95%), worker, reason
     /progress/<clock>        [1]        heartbeat, started, session_started, session_done0,
-                                        finished_at (Unix s), writer_state (0 created, 1 writing,
-                                        2 finished, 3 closed unfinished)
+                                        finished_at_campaign (Unix s), writer_state (0 created,
+                                        1 writing, 2 finished, 3 closed unfinished), writer (host:pid)
     /structures/<name>/                 ground truth: species, lattice [6], frac [N,3], pattern [M], two_theta [M]
                                         attrs: spacegroup_symbol, spacegroup_number, family
     /axes/preview_two_theta  [P]        2θ axis (degrees) of the pattern previews
@@ -126,6 +126,7 @@ C_SESSION_STARTED = "session_started"
 C_SESSION_DONE0 = "session_done0"
 C_FINISHED_AT = "finished_at_campaign"
 C_WRITER_STATE = "writer_state"
+C_WRITER = "writer"
 CLOCK_COLUMNS: dict[str, tuple[str, object, str]] = {
     C_HEARTBEAT: ("f8", np.nan, "s since Unix epoch; bumped by the writer at least every few seconds"),
     C_STARTED: ("f8", np.nan, "s since Unix epoch; first writer session start"),
@@ -133,6 +134,7 @@ CLOCK_COLUMNS: dict[str, tuple[str, object, str]] = {
     C_SESSION_DONE0: ("i4", 0, "tasks done or failed when the current session started"),
     C_FINISHED_AT: ("f8", np.nan, "s since Unix epoch; writer called finish()"),
     C_WRITER_STATE: ("i1", 0, "0 created, 1 writing, 2 finished, 3 closed unfinished"),
+    C_WRITER: ("S64", b"", "host:pid of the current writer process"),
 }
 WS_CREATED, WS_WRITING, WS_FINISHED, WS_CLOSED = 0, 1, 2, 3
 LIVE_WINDOW_S = 5.0  # a reader calls the campaign live when the heartbeat is younger than this

@@ -16,7 +16,7 @@ import numpy as np
 
 from xrdtui.errors import ConfigError, StoreError
 from xrdtui.store import layout as L
-from xrdtui.store.access import open_checked, versions_of
+from xrdtui.store.access import is_live, open_checked, versions_of
 from xrdtui.store.landscapes import list_landscapes, read_landscape
 from xrdtui.store.records import (
     DONE,
@@ -162,11 +162,11 @@ class StoreReader:
             return Progress(0, 0, 0, 0, 0, nan, nan, False, True, nan, nan)
         status = self._col(L.P_STATUS)
         counts = {code: int(np.count_nonzero(status == code)) for code in STATUS_NAMES}
-        clock = {c: self._col(c, 0) for c in L.CLOCK_COLUMNS}
+        clock = {c: self._col(c, 0) for c in L.CLOCK_COLUMNS if c in self._progress}
         now = time.time()
         heartbeat = float(clock[L.C_HEARTBEAT])
         state = int(clock[L.C_WRITER_STATE])
-        live = state == L.WS_WRITING and now - heartbeat < L.LIVE_WINDOW_S
+        live = is_live(state, heartbeat, clock.get(L.C_WRITER, b""), now)[0]
         finished = state == L.WS_FINISHED
         ended = counts[DONE] + counts[FAILED]
         session_done = ended - int(clock[L.C_SESSION_DONE0])

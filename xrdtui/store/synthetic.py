@@ -167,7 +167,8 @@ if __name__ == "__main__":
 # Datasets whose values are clock readings (they differ between an interrupted+resumed run and an
 # uninterrupted one by construction).
 CLOCK_DATASETS = ("/progress/started_at", "/progress/finished_at", "/progress/heartbeat", "/progress/started",
-                  "/progress/session_started", "/progress/session_done0", "/progress/finished_at_campaign")
+                  "/progress/session_started", "/progress/session_done0", "/progress/finished_at_campaign",
+                   "/progress/writer")
 
 
 def dump_datasets(path: str | Path, skip=CLOCK_DATASETS) -> dict[str, np.ndarray]:

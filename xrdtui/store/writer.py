@@ -21,7 +21,7 @@ import numpy as np
 
 from xrdtui.errors import ConfigError, StoreError
 from xrdtui.store import layout as L
-from xrdtui.store.access import check_root, fsync_dir, fsync_path, open_checked
+from xrdtui.store.access import check_root, fsync_dir, fsync_path, open_checked, writer_liveness
 from xrdtui.store.landscapes import append_landscape
 from xrdtui.store.records import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES, StructureInfo, TaskInfo, TaskResult
 from xrdtui.store.skeleton import build_skeleton, create_task_group, root_attrs, validate_inputs, write_progress
@@ -196,6 +196,7 @@ class StoreWriter:
         p[L.C_SESSION_DONE0][0] = done0
         p[L.C_HEARTBEAT][0] = now
         p[L.C_WRITER_STATE][0] = L.WS_WRITING
+        p[L.C_WRITER][0] = L.encode(default_worker_name(), L.WORKER_BYTES)
         f.flush()
         f.swmr_mode = True
         f.flush()
@@ -275,6 +276,7 @@ class StoreWriter:
             (L.P_LO, result.lo),
             (L.P_HI, result.hi),
             (L.P_LOSS_ROWS, n_rows),
+            (L.P_REASON, b""),  # a retried task that failed before
             (L.P_FINISHED_AT, _now()),
         ):
             self._set(i, col, value)
@@ -305,7 +307,10 @@ class StoreWriter:
         return n
 
     def mark_failed(self, task_id: str, reason: str) -> None:
+        """Record a task-level failure (reason cut to 120 bytes); the task is re-run on resume."""
         i = self._index(task_id)
+        if self._status[i] == DONE:
+            raise ValueError(f"{task_id}: result already written")
         self._set(i, L.P_REASON, L.encode(reason, L.REASON_BYTES))
         self._set(i, L.P_FINISHED_AT, _now())
         self._f.flush()
@@ -386,10 +391,8 @@ def _discard(f: h5py.File, tmp: Path) -> None:
 
 
 def _refuse_if_live(f: h5py.File, path: Path) -> None:
-    p = f[L.G_PROGRESS]
-    state = int(p[L.C_WRITER_STATE][0])
-    age = _now() - float(p[L.C_HEARTBEAT][0])
-    if state == L.WS_WRITING and age < L.LIVE_WINDOW_S:
+    live, age = writer_liveness(f[L.G_PROGRESS])
+    if live:
         raise StoreError(f"{path} is being written by another process (heartbeat {age:.1f} s ago)")
 
 
