@@ -17,7 +17,6 @@ import pytest
 from textual.widgets import DataTable, Input, Static, TabbedContent, Tree
 
 from tests.test_views_support import add_landscapes, make_store
-from xrdtui.store.layout import format_level
 from xrdtui.store.reader import StoreReader
 from xrdtui.views.app import XrdtuiApp
 from xrdtui.views.screens.base import Banner
@@ -237,10 +236,12 @@ async def test_landscape_heatmap_and_switching(demo):
 
 
 @sync
-async def test_help_screen_opens_and_closes(demo):
+async def test_single_file_target_and_help_screen(demo):
     app = quiet_app(demo)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        assert app.store == demo
+        assert app.screen.query_one("#campaigns", DataTable).row_count == 1
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
@@ -290,15 +291,6 @@ async def test_missing_folder_says_how_to_start(tmp_path):
         await pilot.press("m")
         await settle(pilot)
         assert app.store is None
-
-
-@sync
-async def test_open_a_single_file_target(demo):
-    app = quiet_app(demo)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        assert app.store == demo
-        assert app.screen.query_one("#campaigns", DataTable).row_count == 1
 
 
 def test_detached_sweep_survives_in_its_own_session(tmp_path):
@@ -352,6 +344,3 @@ async def test_new_sweep_dialog_starts_a_detached_run(monkeypatch, tmp_path):
         banner = app.screen.query_one(Banner)
         assert "waiting for the sweep (pid 4242)" in plain(banner)
 
-
-def test_level_text_matches_task_ids():
-    assert format_level(0.08) == "0.080"

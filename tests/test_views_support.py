@@ -7,7 +7,6 @@ No tests live here; the other ``test_views*`` modules import these helpers.
 
 from __future__ import annotations
 
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -209,41 +208,34 @@ def add_landscapes(path: Path) -> list[str]:
     return keys
 
 
-class LiveWriter(threading.Thread):
-    """Writes a campaign task by task in a background thread (heartbeats, streamed loss rows), as the
-    runner does, so a test can watch the app follow it."""
-
-    def __init__(self, path: Path, *, delay: float = 0.05, **task_kw) -> None:
-        super().__init__(daemon=True)
-        self.path = Path(path)
-        self.delay = delay
-        self.structs = [structure(n) for n in ("U2Ti",)]
-        self.tasks = tasks_for(self.structs, **task_kw)
-        self.created = threading.Event()
-        self.go = threading.Event()  # the writer waits for this after creating the store
-        self.written = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            truth = self.structs[0]
-            w = StoreWriter.create(self.path, name="live", tasks=self.tasks, structures=self.structs,
-                                   config_hash="live", seed=3)
-            self.created.set()
-            self.go.wait(30)
-            with w:
-                for t in self.tasks:
-                    w.mark_running(t.task_id)
-                    r = result_for(t, truth)
-                    half = r.loss.shape[0] // 2
-                    w.write_partial_loss(t.task_id, 0, r.loss[:half])
+def write_live(path: Path, delay: float = 0.1, members: int = 6, steps: int = 40) -> None:
+    """Write a campaign as the runner does, slowly: each task is marked running, streams half its loss
+    rows, waits ``delay`` s, then gets its result; heartbeats throughout. Prints ``created`` once the
+    store exists and ``done <i>`` after each task (run it in a subprocess: one writer per file)."""
+    structs = [structure("U2Ti")]
+    tasks = tasks_for(structs, members=members, steps=steps)
+    w = StoreWriter.create(path, name="live", tasks=tasks, structures=structs, config_hash="live", seed=3)
+    print("created", flush=True)
+    with w:
+        for i, t in enumerate(tasks):
+            w.mark_running(t.task_id)
+            r = result_for(t, structs[0])
+            half = r.loss.shape[0] // 2
+            for row in range(half):  # stream rows as the runner's live messages do
+                w.write_partial_loss(t.task_id, row, r.loss[row:row + 1])
+                if row % 5 == 4:
                     w.heartbeat()
-                    time.sleep(self.delay)
-                    w.write_result(t.task_id, r)
-                    w.heartbeat()
-                    self.written += 1
-                    time.sleep(self.delay)
-                w.finish()
-        except BaseException as exc:  # surfaced by the test
-            self.error = exc
-            self.created.set()
+                    time.sleep(delay / 4)
+            w.heartbeat()
+            if i == 3:
+                w.mark_failed(t.task_id, "live synthetic failure")
+            else:
+                w.write_result(t.task_id, r)
+            print(f"done {i}", flush=True)
+        w.finish()
+
+
+if __name__ == "__main__":  # python -m tests.test_views_support STORE [DELAY]
+    import sys
+
+    write_live(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.1)

@@ -315,11 +315,14 @@ def loss_band(loss: np.ndarray | None, q: tuple[float, float, float] = (10.0, 50
         return None
     last = int(np.nonzero(rows)[0][-1]) + 1
     a = forward_fill(a[:last])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, mid, hi = np.nanpercentile(a, q, axis=1)
-    members = int(np.isfinite(a).any(axis=0).sum())
-    return Band(np.arange(last, dtype=float), lo, mid, hi, members)
+    a = a[:, np.isfinite(a).any(axis=0)]  # members without any finite loss (failed at once) do not count
+    if np.isfinite(a).all():  # the usual case after filling: vectorised, ~50x faster than nanpercentile
+        lo, mid, hi = np.percentile(a, q, axis=1)
+    else:  # leading NaNs (a member that started late)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, mid, hi = np.nanpercentile(a, q, axis=1)
+    return Band(np.arange(last, dtype=float), lo, mid, hi, int(a.shape[1]))
 
 
 # --- landscapes ----------------------------------------------------------------------------------

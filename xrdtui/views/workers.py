@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from xrdtui.store.records import (
     TaskRecord,
     TaskRow,
 )
-from xrdtui.views.model import HIERARCHY, rate_index
+from xrdtui.views.model import HIERARCHY, Band, loss_band, rate_index
 
 STORE_SUFFIX = ".h5"
 
@@ -257,13 +258,25 @@ class RunningTask:
 
 @dataclass
 class MonitorCache:
-    """State a monitor keeps between refreshes (touched by one worker at a time): the last finished
-    task's record is read once, the failures only when the count of ended tasks changes."""
+    """State a monitor keeps between refreshes (touched by one worker at a time). Task statuses only
+    move forward (pending -> running -> done/failed) or back to pending on resume, so unchanged status
+    counts mean an unchanged task table: it is re-read only when they change. The latest finished
+    task is read once, the failures only when a task ended."""
 
+    counts: tuple | None = None
+    tick: int = 0
+    running: dict = field(default_factory=dict)  # task id -> RunningTask of the last refresh
+    rows: list[TaskRow] = field(default_factory=list)
+    version: int = 0  # bumped whenever ``rows`` changed
     latest_id: str | None = None
     latest: TaskRecord | None = None
+    latest_band: Band | None = None
     ended_seen: int = -1
+    failures_at: float = float("-inf")
     failures: list[Failure] = field(default_factory=list)
+
+
+FAILURES_EVERY_S = 5.0  # StoreReader.failures() reads every task's reasons: throttled while live
 
 
 @dataclass
@@ -272,44 +285,62 @@ class MonitorData:
     info: StoreInfo
     progress: Progress
     rows: list[TaskRow]
+    rows_version: int
     running: list[RunningTask]
     focus: TaskRecord | None
+    focus_band: Band | None
     latest: TaskRecord | None
+    latest_band: Band | None
     failures: list[Failure]
 
 
 def load_monitor(pool: StorePool, path: Path, focus_id: str | None, cache: MonitorCache) -> MonitorData:
     """One refresh of the live monitor: progress, running tasks with their streamed loss rows, the
-    focused running task's partial loss, the latest finished task and the failures. (Pooled rates come
-    from the task rows; ``match_table`` is not called here because its intervals import scipy.)"""
+    focused running task's partial loss and the latest finished task (both as quantile bands, computed
+    here off the UI thread), and the failures. (Pooled rates come from the task rows; ``match_table``
+    is not called here because its intervals import scipy.)"""
     with pool.reader(path) as r:
         info = r.info
         if info.kind != "campaign":
             raise StoreError(f"{path.name} holds landscapes only, nothing to monitor")
         progress = r.progress()
-        rows = r.tasks()
+        counts = (progress.total, progress.done, progress.failed, progress.running, progress.pending)
+        if counts != cache.counts:
+            cache.rows, cache.counts = r.tasks(), counts
+            cache.version += 1
+        rows = cache.rows
         running: list[RunningTask] = []
         focus: TaskRecord | None = None
         run_rows = [t for t in rows if t.status == "running"]
         if focus_id not in {t.task_id for t in run_rows}:
             focus_id = run_rows[0].task_id if run_rows else None
+        cache.tick += 1
         for t in run_rows:
-            rec = r.task(t.task_id)
-            loss = rec.partial_loss
-            streamed = 0 if loss is None else int(np.asarray(loss).shape[0])
-            running.append(RunningTask(t.task_id, streamed, rec.info.n_rows, rec.info.n_members))
-            if t.task_id == focus_id:
-                focus = rec
+            known = cache.running.get(t.task_id)
+            # the focused task every refresh; the others' step counters every other one (half the reads)
+            if t.task_id == focus_id or known is None or cache.tick % 2 == 0:
+                rec = r.task(t.task_id)
+                loss = rec.partial_loss
+                streamed = 0 if loss is None else int(np.asarray(loss).shape[0])
+                known = RunningTask(t.task_id, streamed, rec.info.n_rows, rec.info.n_members)
+                if t.task_id == focus_id:
+                    focus = rec
+            running.append(known)
+        cache.running = {t.task_id: t for t in running}
         finished = [t for t in rows if t.status == "done" and np.isfinite(t.finished_at)]
         if finished:
             last = max(finished, key=lambda t: t.finished_at)
             if last.task_id != cache.latest_id:
                 cache.latest_id, cache.latest = last.task_id, r.task(last.task_id)
+                cache.latest_band = loss_band(cache.latest.result.loss) if cache.latest.result is not None else None
         ended = progress.done + progress.failed
-        if ended != cache.ended_seen:
+        now = time.monotonic()
+        if ended != cache.ended_seen and (not progress.live or now - cache.failures_at >= FAILURES_EVERY_S):
             cache.failures = r.failures()
-            cache.ended_seen = ended
-        return MonitorData(path, info, progress, rows, running, focus, cache.latest, cache.failures)
+            cache.ended_seen, cache.failures_at = ended, now
+    focus_band = loss_band(focus.partial_loss) if focus is not None else None
+    return MonitorData(path, info, progress, rows, cache.version, running, focus, focus_band, cache.latest,
+                       cache.latest_band, cache.failures)
 
 
 # --- run detail ------------------------------------------------------------------------------------

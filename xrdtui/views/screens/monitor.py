@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, Tabb
 
 from xrdtui.store.layout import format_level
 from xrdtui.views.fmt import DASH, fmt_duration, fmt_time
-from xrdtui.views.model import loss_band, pivot
+from xrdtui.views.model import pivot
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import PALETTE, Curve, LossChart
 from xrdtui.views.workers import MonitorCache, MonitorData, RunningTask, load_monitor
@@ -114,6 +114,8 @@ class MonitorScreen(StoreScreen):
         self._busy = False
         self._data: MonitorData | None = None
         self._pivot_shape: tuple | None = None
+        self._rows_version = -1
+        self._cells: dict[tuple[str, str], object] = {}
         self._timer = self.set_interval(self.app.refresh_s, self._tick, pause=True)
 
     def resumed(self) -> None:
@@ -127,6 +129,7 @@ class MonitorScreen(StoreScreen):
         self._clock = TaskClock()
         self._data = None
         self._pivot_shape = None
+        self._rows_version = -1
         self._busy = False
         self.query_one("#summary", Static).update("waiting for a store …" if self.store is None else f"reading {self.store.name} …")
         self._tick()
@@ -179,7 +182,10 @@ class MonitorScreen(StoreScreen):
         else:
             for t in data.running:
                 for col, value in zip(("task", "step", "progress", "ETA"), self._running_cells(t, now)):
-                    table.update_cell(t.task_id, col, value)
+                    if self._cells.get((t.task_id, col)) != value:  # unchanged cells cost no repaint
+                        table.update_cell(t.task_id, col, value)
+        self._cells = {(t.task_id, col): v for t in data.running
+                       for col, v in zip(("task", "step", "progress", "ETA"), self._running_cells(t, now))}
         if not ids:
             table.display = False
         else:
@@ -193,21 +199,24 @@ class MonitorScreen(StoreScreen):
     def _show_curves(self, data: MonitorData) -> None:
         curves = []
         title = ""
-        if data.focus is not None:
-            band = loss_band(data.focus.partial_loss)
-            if band is not None:
-                curves.append(Curve(f"running {short(data.focus.info.task_id)}", band, PALETTE[0]))
-                title = f"{data.focus.info.task_id}: median and 10-90% of {band.n} members"
-        if data.latest is not None and data.latest.result is not None:
-            band = loss_band(data.latest.result.loss)
-            if band is not None:
-                curves.append(Curve(f"last done {short(data.latest.info.task_id)} (median)", band, PALETTE[1], single=bool(curves)))
-                title = title or f"last finished {data.latest.info.task_id}: median and 10-90% of {band.n} members"
+        if data.focus is not None and data.focus_band is not None:
+            band = data.focus_band
+            curves.append(Curve(f"running {short(data.focus.info.task_id)}", band, PALETTE[0]))
+            title = f"{data.focus.info.task_id}: median and 10-90% of {band.n} members"
+        if data.latest is not None and data.latest_band is not None:
+            band = data.latest_band
+            label = f"last done {short(data.latest.info.task_id)} (median)"
+            curves.append(Curve(label, band, PALETTE[1], single=bool(curves)))
+            title = title or f"last finished {data.latest.info.task_id}: median and 10-90% of {band.n} members"
         chart = self.query_one("#live-loss", LossChart)
-        is_chgnet = any(c for c in (data.focus, data.latest) if c is not None and c.info.method == "chgnet")
-        chart.show_curves(curves, title=title or "no task running or finished yet", ylabel="eV/atom" if is_chgnet and len(curves) == 1 else "loss")
+        records = [c for c in (data.focus, data.latest) if c is not None]
+        energy = len(curves) == 1 and records and records[0].info.method == "chgnet"
+        chart.show_curves(curves, title=title or "no task running or finished yet", ylabel="eV/atom" if energy else "loss")
 
     def _show_pivot(self, data: MonitorData) -> None:
+        if data.rows_version == self._rows_version:
+            return  # statuses and rates only change with the task table
+        self._rows_version = data.rows_version
         table = self.query_one("#pivot", DataTable)
         pv = pivot(data.rows)
         shape = (tuple(pv.row_keys), tuple(pv.col_keys))
@@ -224,7 +233,9 @@ class MonitorScreen(StoreScreen):
         else:
             for rk in pv.row_keys:
                 for ck in pv.col_keys:
-                    table.update_cell(row_key(rk), "/".join(ck), cell_text(pv, rk, ck))
+                    text = cell_text(pv, rk, ck)
+                    if table.get_cell(row_key(rk), "/".join(ck)) != text:
+                        table.update_cell(row_key(rk), "/".join(ck), text)
 
     def _show_failures(self, data: MonitorData) -> None:
         table = self.query_one("#failure-table", DataTable)

@@ -31,6 +31,7 @@ _VIRIDIS = np.array(
 LEVELS = 48
 PATH_COLOURS = ("#ffffff", "#ff8700", "#ff5fd7", "#00d7ff")  # per path mode, in order of appearance
 TRUTH_STYLE = Style(color="#ffffff", bold=True)
+_WHITE = TRUTH_STYLE.color
 MINIMUM_COLOUR = "#ff0000"
 Y_MARGIN = 9
 
@@ -129,8 +130,13 @@ class Heatmap(Widget):
                 t, b = int(top[c]), int(bottom[c])
                 if (r, c) in marks:
                     char, mstyle = marks[(r, c)]
-                    bg = _PALETTE[max(t, b)] if max(t, b) >= 0 else None
-                    text.append(char, mstyle + Style(bgcolor=bg) if bg else mstyle)
+                    level_bg = max(t, b)
+                    if level_bg >= 0:
+                        # white marks vanish on the bright (yellow) end of viridis: draw them black there
+                        if level_bg > 0.6 * LEVELS and mstyle.color == _WHITE:
+                            mstyle = mstyle + Style(color="#000000")
+                        mstyle = mstyle + Style(bgcolor=_PALETTE[level_bg])
+                    text.append(char, mstyle)
                     continue
                 st = styles.get((t, b))
                 if st is None:

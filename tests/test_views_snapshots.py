@@ -1,0 +1,119 @@
+"""SVG snapshots of every screen at 100x30 (and the browser at 80x24) on a frozen synthetic store:
+clocks are fixed in the store and in the app, the time zone is UTC and paths are relative.
+Update after an intended change with ``pytest tests/test_views_snapshots.py --snapshot-update``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_views_app import settle
+from tests.test_views_support import FROZEN, add_landscapes, make_store
+from xrdtui.views.app import XrdtuiApp
+from xrdtui.views.screens.detail import DetailScreen
+
+SIZE = (100, 30)
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("snap")
+    path = make_store(root / "store" / "demo.h5", running=2, finish=False)
+    add_landscapes(path)
+    return root
+
+
+@pytest.fixture
+def app(store_root, monkeypatch) -> XrdtuiApp:
+    monkeypatch.chdir(store_root)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield XrdtuiApp(Path("store"), refresh_s=3600.0, scan_s=3600.0, clock=lambda: FROZEN + 65.0)
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def ready(pilot) -> None:
+    await settle(pilot)
+    pilot.app.set_focus(None)  # no blinking cursor / focus highlight that depends on timing
+    await pilot.pause(0.05)
+
+
+def test_browser(snap_compare, app):
+    async def run_before(pilot):
+        await ready(pilot)
+        tree = pilot.app.screen.query_one("#tree")
+        tree.focus()
+        await pilot.press("down", "enter", "down", "enter", "down", "enter", "down", "enter", "down")
+        await pilot.pause(0.05)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_browser_small_terminal(snap_compare, app):
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
+def test_monitor_curves(snap_compare, app):
+    async def run_before(pilot):
+        await pilot.press("m")
+        await ready(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_monitor_rates(snap_compare, app):
+    async def run_before(pilot):
+        await pilot.press("m")
+        await ready(pilot)
+        await pilot.press("2")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_match_table(snap_compare, app):
+    async def run_before(pilot):
+        await pilot.press("t")
+        await ready(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_match_figure(snap_compare, app):
+    async def run_before(pilot):
+        await pilot.press("t")
+        await ready(pilot)
+        await pilot.press("2")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("tab", ["1", "3"])  # loss curve, XRD overlay (lattice values: test_views_app)
+def test_run_detail(snap_compare, app, tab):
+    async def run_before(pilot):
+        await ready(pilot)
+        pilot.app.push_screen(DetailScreen(pilot.app.store, "U2Ti/lattice/0.080/cosine/free"))
+        await ready(pilot)
+        await pilot.press(tab)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_landscape(snap_compare, app):
+    async def run_before(pilot):
+        await ready(pilot)
+        pilot.app.landscape_key = "U2Ti/cosine/a-c"
+        await pilot.press("l")
+        await ready(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help(snap_compare, app):
+    async def run_before(pilot):
+        await ready(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
