@@ -419,3 +419,7 @@ def test_append_landscape_refused_while_sweep_is_live(tmp_path):
     with writer:
         with pytest.raises(StoreError, match="being written"):
             append_landscape(p, _landscape())
+        with pytest.raises(StoreError, match="being written"):
+            _campaign(p, overwrite=True)
+        with pytest.raises(StoreError, match="being written"):
+            StoreWriter.resume(p)

@@ -51,9 +51,14 @@ def _default_preview_axis() -> np.ndarray:
 
 
 def _check_replaceable(path: Path) -> None:
-    """Only an existing xrdtui store may be overwritten: foreign or corrupt files are left alone."""
-    f = open_checked(path)  # StoreError for foreign / corrupt / newer files
-    f.close()
+    """Only an xrdtui store that no sweep is writing may be overwritten; foreign, corrupt or newer
+    files are left alone (StoreError)."""
+    f = open_checked(path)
+    try:
+        if L.G_PROGRESS in f and L.C_WRITER_STATE in f[L.G_PROGRESS]:
+            _refuse_if_live(f, path)
+    finally:
+        f.close()
 
 
 class StoreWriter:
