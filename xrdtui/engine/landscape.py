@@ -266,12 +266,17 @@ def simulator_for_grid(structure, lattice, settings=None):
     return sim
 
 
-def loss_objective(sim, target, loss="cosine", chunk: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
+def loss_objective(sim, target, loss="cosine", chunk: int = 256,
+                   dtype: torch.dtype = torch.float32) -> Callable[[np.ndarray], np.ndarray]:
     """``f(lattice[B,6]) -> [B]``: an XRD loss of each cell's pattern against ``target``.
 
+    The simulator's geometry runs in ``dtype``: float32 is ~2-5x faster than float64 and changes a
+    U2Ti cosine landscape by < 5e-6 (measured, 4096 random cells within +-15 %). Small chunks keep
+    the [chunk, 9000] buffers in cache: 64-256 cells per call were fastest on the 2-core machine.
+
     Forward only (``torch.no_grad``; not inference_mode, whose tensors the simulator would cache and
-    autograd could not reuse later), float32 patterns, ``chunk`` cells per simulator call to bound
-    memory (chunk * M * 4 bytes per pattern buffer). Invalid cells give NaN.
+    autograd could not reuse later). Cells that are degenerate or beyond the simulator's
+    enumeration margin give NaN.
     """
     from xrdtui.engine.optimize import resolve_loss
 
@@ -295,7 +300,7 @@ def loss_objective(sim, target, loss="cosine", chunk: int = 4096) -> Callable[[n
                         ok &= ~torch.as_tensor(check(torch.where(ok[:, None], lat, lat[ok][0])), dtype=torch.bool)
                 if not ok.any():
                     continue
-                vals = fn(sim.pattern(lat[ok], None), target_t)
+                vals = fn(sim.pattern(lat[ok].to(dtype), None), target_t)
                 block = out[start : start + chunk]
                 block[ok.numpy()] = vals.double().numpy()
         return out
@@ -336,7 +341,7 @@ def landscape_grid(
     sim=None,
     settings=None,
     tied: bool = False,
-    chunk: int = 4096,
+    chunk: int = 256,
     n_patterns: int = 3,
     min_depth: float | None = None,
     progress: Callable[[int, int], None] | None = None,
