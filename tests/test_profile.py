@@ -62,8 +62,8 @@ def test_single_peak_matches_dense_sum(broadener, pos):
     assert np.abs(fast - ref).max() < 2e-3 * height
     if pos < 90:
         assert rel_l2(fast, ref) < 1e-3
-    else:  # only the far tail is in range: the warp approximation of far tails (~1e-5 of the height)
-        assert np.abs(fast - ref).max() < 2e-5 * height
+    else:  # only the tail is in range; it wraps around at ≥ 40 FWHM: ≤ 1.3e-4 of the height
+        assert np.abs(fast - ref).max() < 2e-4 * height
 
 
 def test_many_peaks_match_dense_sum_and_normalise(broadener):
