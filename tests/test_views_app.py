@@ -47,11 +47,17 @@ def cell(table: DataTable, row_key: str, col_key: str) -> str:
     return value.plain if hasattr(value, "plain") else str(value)
 
 
-async def settle(pilot, rounds: int = 4) -> None:
-    """Let chained thread workers (scan -> campaign -> rates) finish and their results land."""
-    for _ in range(rounds):
+async def settle(pilot, calm_rounds: int = 2, timeout: float = 20.0) -> None:
+    """Let chained thread workers (scan -> campaign -> rates) finish and their results land: done when
+    no worker ran during ``calm_rounds`` consecutive short pauses (a loaded machine may take a while
+    to start the next link of a chain)."""
+    calm = 0
+    deadline = time.monotonic() + timeout
+    while calm < calm_rounds and time.monotonic() < deadline:
+        busy = any(not w.is_finished for w in pilot.app.workers)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.05)
+        calm = 0 if busy else calm + 1
 
 
 def quiet_app(target: Path, **kw) -> XrdtuiApp:

@@ -4,6 +4,7 @@ heatmap resampling and landscape cycling, checked against hand-built cases and t
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -181,12 +182,20 @@ def test_sample_pattern_equals_striding_on_a_sub_axis():
     np.testing.assert_allclose(model.sample_pattern(x, y, axis), y[::10])
 
 
-@pytest.mark.parametrize("seconds,text", [(5, "5s"), (125, "2m05s"), (3725, "1h02m"), (90000, "1d01h"), (float("nan"), "—")])
+@pytest.mark.parametrize("seconds,text", [(0.29, "0.3s"), (5, "5.0s"), (12.4, "12s"), (125, "2m05s"), (3725, "1h02m"),
+                                          (90000, "1d01h"), (float("nan"), "—")])
 def test_fmt_duration(seconds, text):
     assert fmt.fmt_duration(seconds) == text
 
 
-def test_fmt_rate_and_iso():
+def test_fmt_rate_and_iso(monkeypatch):
     assert fmt.fmt_rate(0.5, 0.2, 0.8) == "0.50 [0.20,0.80]"
     assert fmt.fmt_rate(float("nan")) == "—"
-    assert fmt.fmt_iso("2023-11-14T22:13:20+00:00") == "2023-11-14 22:13"
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:  # stored UTC stamps are shown in local time, like every other time on screen
+        assert fmt.fmt_iso("2023-11-14T22:13:20+00:00") == "2023-11-14 23:13"
+        assert fmt.fmt_time(1_700_000_000) == "2023-11-14 23:13"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

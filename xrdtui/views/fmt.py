@@ -26,9 +26,11 @@ def fmt_rate(rate: float, lo: float | None = None, hi: float | None = None) -> s
 
 
 def fmt_duration(seconds: float) -> str:
-    """Compact duration: ``45s``, ``3m05s``, ``2h04m``, ``3d05h``; a dash when unknown."""
+    """Compact duration: ``0.3s``, ``45s``, ``3m05s``, ``2h04m``, ``3d05h``; a dash when unknown."""
     if not finite(seconds) or seconds < 0:
         return DASH
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
     s = int(round(seconds))
     if s < 60:
         return f"{s}s"
@@ -47,11 +49,18 @@ def fmt_time(unix: float) -> str:
 
 
 def fmt_iso(created: str) -> str:
-    """An ISO 8601 creation stamp cut to the minute (``2024-05-01 12:03``)."""
+    """An ISO 8601 stamp in local time to the minute (``2024-05-01 12:03``), like :func:`fmt_time`."""
     if not created:
         return DASH
-    text = created.replace("T", " ")
-    return text[:16]
+    from datetime import datetime
+
+    try:
+        stamp = datetime.fromisoformat(created)
+    except ValueError:
+        return created.replace("T", " ")[:16]
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone()
+    return stamp.strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_level(level: float) -> str:

@@ -33,17 +33,17 @@ def member_note(data: DetailData, b: int) -> str:
 
 
 def member_cells(data: DetailData, b: int) -> tuple:
-    """One row of the member table: #, match, rms, final loss, steps, note."""
+    """One row of the member table: #, match (``!`` failed), rms, final loss, steps (the reason is shown
+    under the plots for the highlighted member)."""
     r = data.record.result
     matched = bool(r.matched[b])
     mark = Text("!", style="bold red") if r.failed[b] else Text("✓" if matched else "✗", style="green" if matched else "red")
     return (
         str(b),
         mark,
-        fmt_num(r.rms[b], 3),
+        f"{r.rms[b]:.3f}" if np.isfinite(r.rms[b]) else DASH,
         fmt_num(r.final_loss[b], 3),
         str(int(r.n_steps[b])),
-        Text(member_note(data, b), style="red" if r.failed[b] else "dim"),
     )
 
 
@@ -104,7 +104,7 @@ class DetailScreen(StoreScreen):
         self._data: DetailData | None = None
         self._member = 0
         members = self.query_one("#members", DataTable)
-        for name, width in (("#", 2), ("ok", 2), ("rms", 6), ("loss", 7), ("steps", 5), ("note", 24)):
+        for name, width in (("#", 3), ("ok", 2), ("rms", 5), ("loss", 7), ("steps", 5)):
             members.add_column(name, key=name, width=width)
         lattice = self.query_one("#lattice-table", DataTable)
         for name in ("", "truth", "distorted", "final", "final-truth"):

@@ -19,6 +19,7 @@ from xrdtui.views.model import Band, Series
 PALETTE = (39, 208, 41, 199, 226, 141, 51, 196, 250, 172)
 DIM = 244
 MAX_POINTS = 240  # a wide terminal shows ~2 points per column (hd marker); more only costs time
+LINE_POINTS = 120  # points per loss curve (redrawn at every live refresh)
 
 
 def thin(x: np.ndarray, *ys: np.ndarray, limit: int = MAX_POINTS):
@@ -99,8 +100,9 @@ class LossChart(Chart):
             log = _positive(curves)
             for c in curves:
                 b = c.band
-                # one point per column is as much as a line can show and halves the build time
-                x, lo, mid, hi = thin(b.steps, b.lo, b.mid, b.hi, limit=max(60, self.size.width))
+                # ~one point per column is as much as a line can show and halves the build time (a fixed
+                # count, not the widget width: the same data must draw the same plot whenever it arrives)
+                x, lo, mid, hi = thin(b.steps, b.lo, b.mid, b.hi, limit=LINE_POINTS)
                 if not c.single:
                     plt.plot(x.tolist(), _clean(hi, log), color=c.color, marker="dot")
                     plt.plot(x.tolist(), _clean(lo, log), color=c.color, marker="dot")
