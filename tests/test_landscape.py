@@ -187,3 +187,20 @@ def test_free_path_moves_only_the_slice_parameters(needs_simulator):
         assert path.points.shape == (len(path.loss), 2) and path.final_loss == path.loss[-1]
         # near the truth the free path reaches it (a and c only)
         assert path.points[-1] == pytest.approx((4.7887, 2.8022), abs=2e-3)
+
+
+def test_tied_cubic_slice_depends_on_a_plus_b_only_and_has_fewer_minima(needs_simulator):
+    """On a cubic (a, b) slice the projection a = b = c = (a + b) / 2 leaves a 1-D landscape: each of
+    its minima is a valley along an anti-diagonal (a plateau line, counted once), far fewer than the
+    free slice's spurious minima (paper: projection removes spurious minima)."""
+    au2s = benchmark_structure("Au2S")
+    free = landscape_grid(au2s, ("a", "b"), "cosine", resolution=41, n_patterns=0)
+    tied = landscape_grid(au2s, ("a", "b"), "cosine", resolution=41, n_patterns=0, tied=True)
+    v = tied.values
+    for k in (10, 20, 35):  # cells with i + j = k share a + b (equal axes)
+        line = np.array([v[i, k - i] for i in range(max(0, k - 40), min(k, 40) + 1)])
+        np.testing.assert_allclose(line, line[0], atol=1e-5)
+    assert len(tied.minima) < len(free.minima) / 2
+    assert tied.minima[0].value == pytest.approx(-1.0, abs=1e-4)
+    a, b = tied.minima[0].coords
+    assert (a + b) / 2 == pytest.approx(5.3471, abs=0.01)
