@@ -373,11 +373,11 @@ def landscape_grid(
     family = crystal_family(structure)
     lattice = _grid_lattice(truth, names, x, y, tied, family)
 
+    if objective == "energy" and energy_fn is None:
+        raise ConfigError("the energy objective needs an energy_fn (e.g. xrdtui.engine.relax.chgnet_energies)")
     if sim is None and (isinstance(objective, str) and objective != "energy" or n_patterns > 0):
         sim = simulator_for_grid(structure, lattice, settings)
     if isinstance(objective, str) and objective == "energy":
-        if energy_fn is None:
-            raise ConfigError("the energy objective needs an energy_fn (e.g. xrdtui.engine.relax.chgnet_energies)")
         f, label = energy_objective(structure, energy_fn), "energy"
     elif isinstance(objective, str):
         if target is None:
