@@ -215,15 +215,17 @@ def test_projected_mode_keeps_the_family_at_every_step(u2ti):
 
 def test_real_batch_with_nan_and_out_of_margin_members(u2ti):
     structure, sim, truth, target = u2ti
-    init = _strained(structure, 0.01, 4).lattice
+    init = _strained(structure, 0.01, 5).lattice
     init[1, 2] = np.nan
     init[2, :3] *= 1.5  # d-spacings grow by 50 %: beyond the simulator's enumeration margin
+    init[4, 5] = 185.0  # an angle outside (0, 180)
     settings = OptimizerSettings(method="adam", lr_length=0.03, lr_angle=0.3, max_steps=200)
     traj = recover(sim, target, init, None, settings=settings)
-    assert traj.failed.tolist() == [False, True, True, False]
+    assert traj.failed.tolist() == [False, True, True, False, True]
     assert traj.reasons[1].startswith("non-finite") and "margin" in traj.reasons[2]
+    assert traj.reasons[4].startswith("degenerate cell")
     assert (traj.final_loss[[0, 3]] < -0.9999).all()
-    assert np.isnan(traj.loss[:, [1, 2]]).all() and np.isfinite(traj.loss[:, [0, 3]]).all()
+    assert np.isnan(traj.loss[:, [1, 2, 4]]).all() and np.isfinite(traj.loss[:, [0, 3]]).all()
 
 
 def test_trajectory_shapes_with_coordinates(u2ti):
