@@ -49,6 +49,8 @@ def test_batched_shapes_and_numpy_twins():
     p = torch.tensor(CELLS, dtype=torch.float64).reshape(2, 2, 6)
     assert lat.metric_tensor(p).shape == (2, 2, 3, 3)
     assert lat.reciprocal_metric6(p).shape == (2, 2, 6)
+    np.testing.assert_allclose(lat.reciprocal_metric6_fast(p).numpy(), lat.reciprocal_metric6(p).numpy(),
+                               rtol=1e-13)
     assert lat.volume(p).shape == (2, 2)
     np.testing.assert_allclose(lat.volume_np(CELLS), [Lattice.from_parameters(*c).volume for c in CELLS])
     assert lat.lattice_matrix_np(CELLS[2]).shape == (3, 3)
@@ -65,5 +67,7 @@ def test_gradients_are_exact():
     p = torch.tensor(CELLS[2], dtype=torch.float64, requires_grad=True)
     for fn in (lat.metric_tensor, lat.reciprocal_metric6, lat.volume, lat.lattice_matrix):
         assert torch.autograd.gradcheck(fn, (p,))
+    assert torch.autograd.gradcheck(lat.reciprocal_metric6_fast, (torch.tensor(CELLS, dtype=torch.float64,
+                                                                             requires_grad=True),))
     m = lat.lattice_matrix(p.detach()).requires_grad_(True)
     assert torch.autograd.gradcheck(lat.params_from_matrix, (m,))
