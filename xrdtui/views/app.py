@@ -4,6 +4,7 @@ or file, the current store, the reader pool); screens read the store in thread w
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +13,19 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 
-from xrdtui.views.screens.browser import BrowserScreen
-from xrdtui.views.screens.help import HelpScreen
-from xrdtui.views.screens.landscape import LandscapeScreen
-from xrdtui.views.screens.matches import MatchScreen
-from xrdtui.views.screens.monitor import MonitorScreen
-from xrdtui.views.screens.sweep import NewSweepScreen
-from xrdtui.views.workers import StorePool, pick_store, scan
+from textual.screen import Screen
+
+
+def _screen(module: str, name: str) -> Callable[[], Screen]:
+    """A mode factory that imports its screen on first use (plotext, numpy and h5py stay out of the
+    first paint)."""
+
+    def make() -> Screen:
+        import importlib
+
+        return getattr(importlib.import_module(f"xrdtui.views.screens.{module}"), name)()
+
+    return make
 
 
 class XrdtuiApp(App):
@@ -28,10 +35,10 @@ class XrdtuiApp(App):
     TITLE = "xrdtui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     MODES = {
-        "browser": BrowserScreen,
-        "monitor": MonitorScreen,
-        "matches": MatchScreen,
-        "landscape": LandscapeScreen,
+        "browser": _screen("browser", "BrowserScreen"),
+        "monitor": _screen("monitor", "MonitorScreen"),
+        "matches": _screen("matches", "MatchScreen"),
+        "landscape": _screen("landscape", "LandscapeScreen"),
     }
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
@@ -54,7 +61,7 @@ class XrdtuiApp(App):
         refresh_s: float = 0.5,
         scan_s: float = 2.0,
         clock: Callable[[], float] = time.time,
-        pool: StorePool | None = None,
+        pool=None,
     ) -> None:
         super().__init__()
         self.target = Path(target)
@@ -62,10 +69,21 @@ class XrdtuiApp(App):
         self.refresh_s = refresh_s
         self.scan_s = scan_s
         self.clock = clock
-        self.pool = pool or StorePool()
+        self._pool = pool
+        self._pool_lock = threading.Lock()
         self.landscape_key: str | None = None
         self.sweeps: list = []  # SweepProcess started from this app
         self.sub_title = str(self.target)
+
+    @property
+    def pool(self):
+        """The shared :class:`~xrdtui.views.workers.StorePool` (made on first use, usually in a worker)."""
+        with self._pool_lock:
+            if self._pool is None:
+                from xrdtui.views.workers import StorePool
+
+                self._pool = StorePool()
+            return self._pool
 
     @property
     def folder(self) -> Path:
@@ -83,6 +101,8 @@ class XrdtuiApp(App):
             self.switch_mode("browser")
 
     def _pick_live(self) -> None:
+        from xrdtui.views.workers import pick_store, scan
+
         path = pick_store(scan(self.pool, self.target), prefer_live=True)
         if path is not None:
             self.call_from_thread(setattr, self, "store", path)
@@ -97,10 +117,14 @@ class XrdtuiApp(App):
         self.switch_mode(mode)
 
     def action_help(self) -> None:
+        from xrdtui.views.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_new_sweep(self) -> None:
+        from xrdtui.views.screens.sweep import NewSweepScreen
+
         self.push_screen(NewSweepScreen(self.folder), self._sweep_started)
 
     def _sweep_started(self, sweep) -> None:
@@ -112,4 +136,5 @@ class XrdtuiApp(App):
         self.switch_mode("monitor")
 
     def on_unmount(self) -> None:
-        self.pool.close_all()
+        if self._pool is not None:
+            self._pool.close_all()

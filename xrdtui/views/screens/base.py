@@ -9,7 +9,6 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
-from xrdtui.views.workers import describe
 
 
 class Banner(Static):
@@ -75,21 +74,33 @@ class StoreScreen(Screen):
 
     def load(
         self,
-        fn: Callable,
+        fn: Callable | str,
         *args,
         done: Callable,
         failed: Callable[[str], None] | None = None,
         group: str = "load",
     ) -> Worker:
         """Run ``fn(*args)`` in a thread worker; deliver its result to ``done`` (or a one-line error to
-        ``failed``, default the screen banner) on the UI thread unless a newer load replaced it."""
+        ``failed``, default the screen banner) on the UI thread unless a newer load replaced it.
+
+        ``fn`` may name a loader of :mod:`xrdtui.views.workers` (``"scan"``): it is then called as
+        ``fn(app.pool, *args)`` and the module (numpy, h5py) is imported in the thread, so the first
+        screen paints before any of that is loaded."""
         failed = failed or self.show_error
+        app = self.app
 
         def job() -> None:
             worker = get_current_worker()
             try:
-                result = fn(*args)
+                if isinstance(fn, str):
+                    from xrdtui.views import workers
+
+                    result = getattr(workers, fn)(app.pool, *args)
+                else:
+                    result = fn(*args)
             except Exception as exc:  # every store problem ends as a message, never a crash
+                from xrdtui.views.workers import describe
+
                 message = describe(exc)
                 if not worker.is_cancelled:
                     self._deliver(failed, message)

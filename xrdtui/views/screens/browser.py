@@ -15,10 +15,14 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
 from textual.widgets.tree import TreeNode as UITreeNode
 
+from typing import TYPE_CHECKING
+
 from xrdtui.views.fmt import DASH, fmt_duration, fmt_iso, fmt_rate, fmt_time
-from xrdtui.views.model import TreeNode, build_tree, filter_rows
 from xrdtui.views.screens.base import Banner, StoreScreen
-from xrdtui.views.workers import Campaign, CampaignData, Catalogue, load_campaign, load_rates, pick_store, scan
+
+if TYPE_CHECKING:  # numpy/h5py-backed modules load in the first worker thread, after the first paint
+    from xrdtui.views.model import TreeNode
+    from xrdtui.views.workers import Campaign, CampaignData, Catalogue
 
 STATE_STYLE = {
     "done": "green",
@@ -36,6 +40,11 @@ STATE_STYLE = {
 }
 EXPAND_LIMIT = 300  # a filter expands every match up to this many tasks
 RATES_EVERY_S = 10.0  # pooled intervals of a live campaign are recomputed at most this often
+
+
+def _is_node(data) -> bool:
+    """A hierarchy node (model.TreeNode) rather than a landscape key or nothing."""
+    return data is not None and not isinstance(data, str) and hasattr(data, "is_leaf")
 
 
 def _counts(p) -> tuple:
@@ -130,7 +139,7 @@ class BrowserScreen(StoreScreen):
 
     def setup(self) -> None:
         table = self.query_one("#campaigns", DataTable)
-        for name, width in (("store", 18), ("state", 10), ("tasks", 9), ("failed", 6), ("match", 16), ("created", 16)):
+        for name, width in (("store", 14), ("state", 9), ("tasks", 7), ("failed", 6), ("match", 14), ("created", 16)):
             table.add_column(name, key=name, width=width)
         self._data: CampaignData | None = None
         self._tree_nodes: dict[tuple, UITreeNode] = {}
@@ -147,7 +156,7 @@ class BrowserScreen(StoreScreen):
     # --- catalogue -----------------------------------------------------------------------------------
     def rescan(self) -> None:
         self._scanning = True
-        self.load(scan, self.app.pool, self.app.target, done=self._show_catalogue, group="scan")
+        self.load("scan", self.app.target, done=self._show_catalogue, group="scan")
 
     def _tick(self) -> None:
         if not self.is_current or self._scanning:
@@ -180,6 +189,8 @@ class BrowserScreen(StoreScreen):
             banner.clear()
         self._catalogue = cat
         if self.app.store is None:
+            from xrdtui.views.workers import pick_store
+
             chosen = pick_store(cat, prefer_live=True)
             if chosen is not None:
                 self.app.store = chosen
@@ -205,7 +216,7 @@ class BrowserScreen(StoreScreen):
         self._loading = True
         if not quiet:
             self.query_one("#node-info", Static).update(f"loading {store.name} …")
-        self.load(load_campaign, self.app.pool, store, done=self._show_campaign, failed=self._campaign_failed)
+        self.load("load_campaign", store, done=self._show_campaign, failed=self._campaign_failed)
 
     def _campaign_failed(self, message: str) -> None:
         self._loading = False
@@ -255,7 +266,7 @@ class BrowserScreen(StoreScreen):
                 self._rates_timer = self.set_timer(wait, self._rates_due)
             return
         self._rates_for, self._rates_at = done, time.monotonic()
-        self.load(load_rates, self.app.pool, data.path, done=self._show_rates, group="rates")
+        self.load("load_rates", data.path, done=self._show_rates, group="rates")
 
     def _rates_due(self) -> None:
         self._rates_timer = None
@@ -269,6 +280,8 @@ class BrowserScreen(StoreScreen):
         self._relabel()
 
     def _rows(self):
+        from xrdtui.views.model import filter_rows
+
         return filter_rows(self._data.rows, self._filter) if self._data else []
 
     def _rebuild(self) -> None:
@@ -278,6 +291,8 @@ class BrowserScreen(StoreScreen):
         self._tree_nodes = {}
         if data is None:
             return
+        from xrdtui.views.model import build_tree
+
         rows = self._rows()
         model = build_tree(rows)
         title = Text(f"{data.info.name or data.path.stem}", style="bold")
@@ -307,6 +322,8 @@ class BrowserScreen(StoreScreen):
         self._update_info(tree.root)  # clear() put the cursor back on the root
 
     def _relabel(self) -> None:
+        from xrdtui.views.model import build_tree
+
         data = self._data
         model = build_tree(self._rows())
         for node in model.walk():
@@ -328,7 +345,7 @@ class BrowserScreen(StoreScreen):
         info = self.query_one("#node-info", Static)
         if ui is None or self._data is None:
             return
-        if isinstance(ui.data, TreeNode):
+        if _is_node(ui.data):
             info.update(node_info(ui.data, self._data.rates))
         elif isinstance(ui.data, str):
             info.update(f"landscape {ui.data} · enter to open")
@@ -336,7 +353,7 @@ class BrowserScreen(StoreScreen):
     @on(Tree.NodeSelected, "#tree")
     def _node_selected(self, event: Tree.NodeSelected) -> None:
         data = event.node.data
-        if isinstance(data, TreeNode) and data.is_leaf and data.task_id and self.app.store:
+        if _is_node(data) and data.is_leaf and data.task_id and self.app.store:
             from xrdtui.views.screens.detail import DetailScreen
 
             self.app.push_screen(DetailScreen(self.app.store, data.task_id))

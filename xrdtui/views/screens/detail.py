@@ -18,7 +18,7 @@ from xrdtui.views.fmt import DASH, fmt_duration, fmt_num, fmt_rate
 from xrdtui.views.model import Band, forward_fill, loss_band, sample_pattern
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import DIM, PALETTE, Curve, LossChart, PatternChart, Trace
-from xrdtui.views.workers import DetailData, load_detail
+from xrdtui.views.workers import DetailData
 
 PARAMS = ("a", "b", "c", "α", "β", "γ")
 UNITS = ("Å", "Å", "Å", "°", "°", "°")
@@ -113,7 +113,7 @@ class DetailScreen(StoreScreen):
         self.reload()
 
     def reload(self) -> None:
-        self.load(load_detail, self.app.pool, self.store, self.task_id, done=self._show)
+        self.load("load_detail", self.store, self.task_id, done=self._show)
 
     def _poll(self) -> None:
         if self.is_current:

@@ -17,11 +17,7 @@ from xrdtui.store.records import LandscapeRecord
 from xrdtui.views.model import cycle_landscape
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.heatmap import MINIMUM_COLOUR, PATH_COLOURS, Heatmap, legend
-from xrdtui.views.workers import landscape_index, load_landscape, store_files
-
-
-def _index_job(pool, paths: list[Path]) -> dict[str, Path]:
-    return landscape_index(pool, paths)
+from xrdtui.views.workers import store_files
 
 
 class LandscapeScreen(StoreScreen):
@@ -58,7 +54,7 @@ class LandscapeScreen(StoreScreen):
         paths = [self.store] if self.store is not None else []
         paths += [p for p in store_files(self.app.folder) if p not in paths]
         self.query_one("#ls-head", Static).update("looking for landscapes …")
-        self.load(_index_job, self.app.pool, paths, done=self._indexed, group="index")
+        self.load("landscape_index", paths, done=self._indexed, group="index")
 
     def _indexed(self, index: dict[str, Path]) -> None:
         self._index = index
@@ -78,7 +74,7 @@ class LandscapeScreen(StoreScreen):
             return
         self.app.landscape_key = key
         self.query_one("#ls-head", Static).update(f"loading {key} …")
-        self.load(load_landscape, self.app.pool, self._index[key], key, done=self._show)
+        self.load("load_landscape", self._index[key], key, done=self._show)
 
     def _show(self, rec: LandscapeRecord) -> None:
         if rec.key != self.app.landscape_key:

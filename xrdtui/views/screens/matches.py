@@ -16,7 +16,7 @@ from xrdtui.views.fmt import DASH
 from xrdtui.views.model import field_order, figure1_series, sort_match_rows
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import MatchFigure
-from xrdtui.views.workers import MatchData, load_matches
+from xrdtui.views.workers import MatchData
 
 GROUPINGS: tuple[tuple[str, ...], ...] = (
     ("method", "mode", "noise", "level"),
@@ -81,7 +81,7 @@ class MatchScreen(StoreScreen):
         if self.store is None:
             self.query_one(Banner).say("no store chosen: pick one in the runs browser (b)", "info")
             return
-        self.load(load_matches, self.app.pool, self.store, self.group_by, done=self._show)
+        self.load("load_matches", self.store, self.group_by, done=self._show)
 
     def _show(self, data: MatchData) -> None:
         if data.path != self.store or data.group_by != self.group_by:

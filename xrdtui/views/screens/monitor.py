@@ -16,7 +16,7 @@ from xrdtui.views.fmt import DASH, fmt_duration, fmt_time
 from xrdtui.views.model import pivot
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import PALETTE, Curve, LossChart
-from xrdtui.views.workers import MonitorCache, MonitorData, RunningTask, load_monitor
+from xrdtui.views.workers import MonitorCache, MonitorData, RunningTask
 
 BAR = 10
 
@@ -103,7 +103,7 @@ class MonitorScreen(StoreScreen):
 
     def setup(self) -> None:
         running = self.query_one("#running", DataTable)
-        for name, width in (("task", 34), ("step", 9), ("progress", BAR), ("ETA", 7)):
+        for name, width in (("task", 40), ("step", 9), ("progress", BAR), ("ETA", 7)):
             running.add_column(name, key=name, width=width)
         fails = self.query_one("#failure-table", DataTable)
         for name, width in (("task", 34), ("member", 6), ("reason", 60)):
@@ -138,7 +138,7 @@ class MonitorScreen(StoreScreen):
         if self._busy or self.store is None:
             return
         self._busy = True
-        self.load(load_monitor, self.app.pool, self.store, self._focus, self._cache, done=self._show, failed=self._failed)
+        self.load("load_monitor", self.store, self._focus, self._cache, done=self._show, failed=self._failed)
 
     def _failed(self, message: str) -> None:
         self._busy = False
