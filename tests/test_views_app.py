@@ -7,6 +7,7 @@ import asyncio
 import functools
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -179,12 +180,22 @@ async def test_monitor_shows_progress_running_rates_and_failures(demo):
         fails = screen.query_one("#failure-table", DataTable)
         assert fails.row_count == len(failures) > 0
         assert any("synthetic failure" in str(fails.get_row_at(i)[2]) for i in range(fails.row_count))
-        await pilot.press("1")
-        await pilot.press("tab")  # into the running table; enter opens the task
+        failed_task = next(f for f in failures if f.member == -1)
+        row = next(i for i in range(fails.row_count) if fails.get_row_at(i)[0] == failed_task.task_id)
+        fails.focus()
+        fails.move_cursor(row=row)
+        await pilot.press("enter")  # a task that failed as a whole: its reason, no results
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen) and app.screen.task_id == failed_task.task_id
+        head = plain(app.screen.query_one("#detail-head", Static))
+        assert "failed" in head and failed_task.reason in head
+        assert app.screen.query_one("#members", DataTable).row_count == 0
+        await pilot.press("escape", "1")
         run_table.focus()
-        await pilot.press("enter")
+        await pilot.press("enter")  # the highlighted running task: its streamed loss so far
         await settle(pilot)
         assert isinstance(app.screen, DetailScreen) and app.screen.task_id == running[0]
+        assert "results appear when it finishes" in plain(app.screen.query_one("#detail-head", Static))
 
 
 @sync
@@ -299,6 +310,18 @@ async def test_missing_folder_says_how_to_start(tmp_path):
         assert app.store is None
 
 
+def test_app_path_imports_nothing_heavy():
+    """``xrdtui`` paints its first screen without torch, pymatgen, scipy or matplotlib (nor numpy, h5py
+    or plotext, which load in the first worker thread)."""
+    code = (
+        "import sys; import xrdtui.views.launch, xrdtui.views.app, xrdtui.views.screens.browser; "
+        "print(sorted(m for m in ('torch', 'pymatgen', 'scipy', 'matplotlib', 'chgnet', 'numpy', 'h5py', "
+        "'plotext') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_detached_sweep_survives_in_its_own_session(tmp_path):
     from xrdtui.views.launch import start_sweep
 
@@ -350,3 +373,21 @@ async def test_new_sweep_dialog_starts_a_detached_run(monkeypatch, tmp_path):
         banner = app.screen.query_one(Banner)
         assert "waiting for the sweep (pid 4242)" in plain(banner)
 
+
+
+@sync
+async def test_watch_waits_for_a_store_to_appear(tmp_path, demo):
+    folder = tmp_path / "runs"
+    app = quiet_app(folder, watch=True, scan_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.store is None and "No store at" in plain(app.screen.query_one(Banner))
+        folder.mkdir()
+        shutil.copy(demo, folder / "demo.h5")
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if app.store is not None:
+                break
+        await settle(pilot)
+        assert app.store == folder / "demo.h5"
+        assert "done" in plain(app.screen.query_one("#summary", Static))

@@ -91,21 +91,35 @@ class XrdtuiApp(App):
         return self.target if self.target.is_dir() or not self.target.suffix else self.target.parent
 
     def on_mount(self) -> None:
-        if self.target.is_file():
-            self.store = self.target
+        if self.target.is_file() or (self.watch_live and self.target.suffix == ".h5"):
+            self.store = self.target  # a file that does not exist yet is waited for by the monitor
         if self.watch_live:
             self.switch_mode("monitor")
             if self.store is None:
-                self.run_worker(self._pick_live, thread=True, exclusive=True, group="pick")
+                self._pick_live()
         else:
             self.switch_mode("browser")
 
     def _pick_live(self) -> None:
-        from xrdtui.views.workers import pick_store, scan
+        """Watching a folder: show its live campaign (else the newest); retry while there is none."""
 
-        path = pick_store(scan(self.pool, self.target), prefer_live=True)
+        def job() -> None:
+            from xrdtui.views.workers import pick_store, scan
+
+            catalogue = scan(self.pool, self.target)
+            self.call_from_thread(self._picked, pick_store(catalogue, prefer_live=True), catalogue.message)
+
+        self.run_worker(job, thread=True, exclusive=True, group="pick", exit_on_error=False)
+
+    def _picked(self, path: Path | None, message: str) -> None:
         if path is not None:
-            self.call_from_thread(setattr, self, "store", path)
+            self.store = path
+            return
+        from xrdtui.views.screens.base import Banner
+
+        for banner in self.screen.query(Banner):
+            banner.say(message or f"no store in {self.target} yet; waiting for one", "info")
+        self.set_timer(self.scan_s, self._pick_live)
 
     def watch_store(self, store: Path | None) -> None:
         self.sub_title = str(store) if store is not None else str(self.target)

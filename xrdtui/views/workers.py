@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from xrdtui.errors import StoreError
-from xrdtui.store.layout import PREVIEW_STEP
 from xrdtui.store.records import (
     Failure,
     LandscapeRecord,
@@ -352,20 +351,12 @@ class DetailData:
     preview_axis: np.ndarray | None  # degrees, the 2θ axis of init/final_pattern previews
 
 
-def preview_axis(truth: StructureInfo | None, n_points: int) -> np.ndarray:
-    """The 0.1° 2θ axis of the stored pattern previews (``two_theta_min + i * 0.1``)."""
-    start = float(truth.two_theta[0]) if truth is not None and len(truth.two_theta) else 0.0
-    return start + PREVIEW_STEP * np.arange(n_points)
-
-
 def load_detail(pool: StorePool, path: Path, task_id: str) -> DetailData:
-    """One task's record with its structure's ground truth."""
+    """One task's record with its structure's ground truth and the 2θ axis of the previews."""
     with pool.reader(path) as r:
         rec = r.task(task_id)
         truth = r.structures().get(rec.info.structure)
-        axis = None
-        if rec.result is not None:
-            axis = preview_axis(truth, int(np.asarray(rec.result.final_pattern).shape[-1]))
+        axis = np.asarray(r.preview_two_theta(), dtype=float) if rec.result is not None else None
         return DetailData(path, rec, truth, axis)
 
 

@@ -4,6 +4,8 @@ batch), the match-rate table filling in as tasks finish, and the failures with t
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -115,6 +117,7 @@ class MonitorScreen(StoreScreen):
         self._data: MonitorData | None = None
         self._pivot_shape: tuple | None = None
         self._rows_version = -1
+        self._loaded_at = float("-inf")
         self._cells: dict[tuple[str, str], object] = {}
         self._timer = self.set_interval(self.app.refresh_s, self._tick, pause=True)
 
@@ -130,6 +133,7 @@ class MonitorScreen(StoreScreen):
         self._data = None
         self._pivot_shape = None
         self._rows_version = -1
+        self._loaded_at = float("-inf")
         self._busy = False
         self.query_one("#summary", Static).update("waiting for a store …" if self.store is None else f"reading {self.store.name} …")
         self._tick()
@@ -137,7 +141,11 @@ class MonitorScreen(StoreScreen):
     def _tick(self) -> None:
         if self._busy or self.store is None:
             return
+        idle = self._data is not None and not self._data.progress.live
+        if idle and time.monotonic() - self._loaded_at < self.app.scan_s:
+            return  # a finished or stopped campaign is polled slowly, only to notice a resume
         self._busy = True
+        self._loaded_at = time.monotonic()
         self.load("load_monitor", self.store, self._focus, self._cache, done=self._show, failed=self._failed)
 
     def _failed(self, message: str) -> None:
