@@ -11,7 +11,7 @@ S = I + U(-sigma, sigma)^{3x3} and coordinate noise N(0, sigma^2), seeded) it pr
              (vectorised over peaks; Lorentzian dense, Gaussian within ±5 FWHM), forward only, on the
              same distorted variants (their symmetry is broken, so they have many more distinct peaks)
 * pmg tmpl:  the same on the symmetric template (fewer peaks: the optimistic reference)
-* the ratios pmg var / sim and pmg tmpl / sim, the accuracy (relative L2 error of the simulator's
+* the ratios pmg var / sim and pmg tmpl / sim (also in process CPU time: robust to other load), the accuracy (relative L2 error of the simulator's
   patterns against the exact dense pseudo-Voigt sum of the same peaks, max over the batch) and the peak
   memory of one fwd+bwd step at the batch (ru_maxrss growth, measured in a fresh child process).
 
@@ -117,9 +117,10 @@ def main() -> None:
     x = settings.two_theta
     calc = XRDCalculator(wavelength=settings.wavelength)
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch}, sigma {args.sigma}, "
-          f"{args.repeats} rounds (medians), allocator tuning {'on' if tuned else 'off'}")
+          f"{args.repeats} rounds (medians), allocator tuning {'on' if tuned else 'off'}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     header = (f"{'structure':12s} {'R':>4s} {'sim lat':>8s} {'sim +frac':>9s} {'pmg var':>8s} {'pmg tmpl':>8s} "
-              f"{'var/lat':>8s} {'var/+frac':>9s} {'tmpl/lat':>8s} {'rel L2':>8s} {'mem MB':>7s}")
+              f"{'var/lat':>8s} {'var/+frac':>9s} {'tmpl/lat':>8s} {'cpu t/l':>8s} {'rel L2':>8s} {'mem MB':>7s}")
     print(header)
     print("-" * len(header))
     for name in args.structures.split(","):
@@ -143,19 +144,19 @@ def main() -> None:
                 numpy_broaden(x, np.asarray(p.x), np.asarray(p.y), settings.U, settings.V, settings.W,
                               settings.eta)
 
-        step(True)
-        step(False)
+        def timed(fn, n):  # (wall, process CPU) seconds per call; one untimed call first (warm caches)
+            fn()
+            w0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(n):
+                fn()
+            return (time.perf_counter() - w0) / n, (time.process_time() - c0) / n
+
         t_lat, t_frac, t_var, t_tmpl = [], [], [], []
         for _ in range(args.repeats):
             for with_frac, acc in ((False, t_lat), (True, t_frac)):
-                t0 = time.perf_counter()
-                for _ in range(args.steps):
-                    step(with_frac)
-                acc.append((time.perf_counter() - t0) / args.steps / args.batch)
+                acc.append([v / args.batch for v in timed(lambda: step(with_frac), args.steps)])
             for structures, acc in ((variants, t_var), ([st] * args.pymatgen_patterns, t_tmpl)):
-                t0 = time.perf_counter()
-                pymatgen_patterns(structures)
-                acc.append((time.perf_counter() - t0) / args.pymatgen_patterns)
+                acc.append([v / len(structures) for v in timed(lambda: pymatgen_patterns(structures), 1)])
 
         with torch.no_grad():  # accuracy against the exact dense sum of the same peaks
             tt, inten = sim.peaks(lat_t, frac_t)
@@ -167,10 +168,13 @@ def main() -> None:
                                 "--sigma", str(args.sigma), "--threads", str(args.threads)],
                                capture_output=True, text=True, check=True)
         mem_mb = float(child.stdout.strip().splitlines()[-1])
-        ml, mf, mv, mt = (statistics.median(v) * 1e3 for v in (t_lat, t_frac, t_var, t_tmpl))
+        ml, mf, mv, mt = (statistics.median(v[0] for v in t) * 1e3 for t in (t_lat, t_frac, t_var, t_tmpl))
+        cl, ct = (statistics.median(v[1] for v in t) for t in (t_lat, t_tmpl))
         print(f"{name:12s} {tt.shape[1]:4d} {ml:7.3f}m {mf:8.3f}m {mv:7.2f}m {mt:7.2f}m "
-              f"{mv / ml:7.0f}x {mv / mf:8.0f}x {mt / ml:7.0f}x {err:8.1e} {mem_mb:7.1f}")
-    print("ms per pattern; sim = forward + backward at the batch (wall clock / batch), pymatgen = forward only")
+              f"{mv / ml:7.0f}x {mv / mf:8.0f}x {mt / ml:7.0f}x {ct / cl:7.0f}x {err:8.1e} {mem_mb:7.1f}")
+    print("ms per pattern (wall clock); sim = forward + backward at the batch, pymatgen = forward only;\n"
+          "ratios are pymatgen / sim per pattern (var: distorted variants, tmpl: symmetric template);\n"
+          "cpu t/l: tmpl/lat with process CPU time instead of wall clock (less sensitive to machine load)")
 
 
 if __name__ == "__main__":

@@ -240,3 +240,23 @@ def test_cuda_matches_cpu():
     b = gpu.pattern(lattice.cuda().requires_grad_(True), frac.cuda())
     b.sum().backward()
     np.testing.assert_allclose(b.detach().cpu().numpy(), a.numpy(), atol=1e-5)
+
+
+def test_form_factor_table_matches_the_formula_and_its_derivative():
+    from xrdtui.engine.scattering import FormFactorTable, form_factor, scattering_params
+
+    symbols = ("U", "Ti", "O")
+    table = FormFactorTable(symbols)
+    s2 = torch.linspace(0.0, 0.3, 7, dtype=torch.float64)
+    f, dfds2 = table(s2)
+    for e, sym in enumerate(symbols):
+        z, coeff = scattering_params(sym)
+        ref = form_factor(s2, torch.tensor([float(z)], dtype=torch.float64),
+                          torch.tensor(coeff[None, :, 0]), torch.tensor(coeff[None, :, 1]))[:, 0]
+        np.testing.assert_allclose(f[e].numpy(), ref.numpy(), rtol=1e-12)
+        assert float(f[e, 0]) == z  # f(0) = Z
+    h = 1e-6
+    fd = (table(s2 + h)[0] - table(s2 - h)[0]) / (2 * h)
+    np.testing.assert_allclose(dfds2.numpy(), fd.numpy(), rtol=1e-6, atol=1e-6)
+    with pytest.raises(InputError):
+        FormFactorTable(("Fe", "Md"))

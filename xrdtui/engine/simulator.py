@@ -40,7 +40,7 @@ import torch
 
 from xrdtui.engine import lattice as lat
 from xrdtui.engine.profile import WarpedBroadener
-from xrdtui.engine.scattering import PYMATGEN_CONSTANT, scattering_params
+from xrdtui.engine.scattering import FormFactorTable, scattering_params
 from xrdtui.errors import ConfigError, InputError
 
 
@@ -142,11 +142,9 @@ class XRDSimulator:
                     symbols.append(symbol)
                     occ_rows[symbol] = np.zeros(self.n_sites)
                 occ_rows[symbol][j] += occu
-        params_e = [scattering_params(s) for s in symbols]  # InputError for unknown elements
+        for symbol in symbols:
+            scattering_params(symbol)  # InputError for unknown elements, before any work
         self.elements = tuple(symbols)
-        self._z = torch.tensor([p[0] for p in params_e], dtype=torch.float64, device=self.device)
-        self._a = torch.tensor(np.stack([p[1][:, 0] for p in params_e]), device=self.device)
-        self._b = torch.tensor(np.stack([p[1][:, 1] for p in params_e]), device=self.device)
         self._occ = torch.tensor(np.stack([occ_rows[s] for s in symbols]), device=self.device)  # [E, N]
 
         # reflection list: one of each Friedel pair, sorted by template 1/d
@@ -268,10 +266,7 @@ class XRDSimulator:
             tab = {"hh": self._hh[i].to(dtype), "hkl": self._hkl[i].to(cdt)}
             if template_coords:  # extinct reflections stay extinct for any lattice: dropped
                 tab["a_re"], tab["a_im"] = self._a_re[i].T.to(cdt), self._a_im[i].T.to(cdt)  # [E, R]
-            n_el, n_terms = self._a.shape
-            blk = torch.block_diag(*self._a.unbind(0))  # [E, E·n]: Σ_i a_ei (·) per element
-            tab.update(z=self._z.to(cdt)[:, None], neg_b=-self._b.reshape(-1, 1).to(cdt),
-                       a_blk=blk.to(cdt), ab_blk=(blk * self._b.reshape(1, -1)).to(cdt),
+            tab.update(ff=FormFactorTable(self.elements, cdt, self.device),
                        occ=self._occ.to(cdt), occ_t=self._occ.T.contiguous().to(cdt))
             self._cache[key] = tab
         return self._cache[key]
@@ -309,13 +304,12 @@ class _Reflections(torch.autograd.Function):
 
     Forward, with x = sin²θ = λ² g2 / 4 and s² = g2 / 4:
         2θ = 2 asin(√x),  LP = (1 + (1 − 2x)²) / (x √(1 − x)),  taper w(2θ) (cosine, C¹),
-        f_e = Z_e − C s² Σ_i a_ei exp(−b_ei s²),  F = Σ_e f_e S_e,  S_e = Σ_n occ_en exp(2πi h·r_n)
-        (scattering.py is the formula's home; here it is evaluated element-first for speed),
+        f_e(s²) from scattering.FormFactorTable,  F = Σ_e f_e S_e,  S_e = Σ_n occ_en exp(2πi h·r_n),
         I = 2 |F|² LP w   (zero, with zero derivatives, where g2 ≥ g2_cut).
     Backward by the analytic derivatives of these scalar functions (one fused pass instead of replaying
     ~40 autograd nodes):
         d2θ/dg2 = (180/π) λ² / (4 sinθ cosθ),  d ln LP/dx = −4(1 − 2x)/(1 + (1 − 2x)²) − 1/x + 1/(2(1 − x)),
-        df_e/ds² = −C Σ_i a_ei exp(−b_ei s²)(1 − b_ei s²),  d|F|²/df_e = 2 Re(F S_e*),
+        df_e/ds² (FormFactorTable),  d|F|²/df_e = 2 Re(F S_e*),
         dL/dS_e = 2 (dL/d|F|²) f_e F,  dL/dφ_n = Σ_e occ_en (cos φ_n dL/dIm S_e − sin φ_n dL/dRe S_e),
         dL/dr_n = 2π Σ_hkl h dL/dφ_n(hkl)   with φ_n = 2π h·r_n.
     """
@@ -342,13 +336,9 @@ class _Reflections(torch.autograd.Function):
         w = (0.5 + 0.5 * torch.cos(math.pi * z)) * okc
         dw = (-0.5 * math.pi / width) * torch.sin(math.pi * z) * okc  # dw/d2θ; 0 outside the taper
 
-        # form factors, element-first [E, B·R] so every kernel runs over a long contiguous axis
-        s2 = (0.25 * g2s.to(cdt)).view(1, -1)
-        ex = torch.exp(tab["neg_b"] * s2)  # [E·n, B·R]
-        sa, sab = tab["a_blk"] @ ex, tab["ab_blk"] @ ex  # Σ a exp(−b s²), Σ a b exp(−b s²): [E, B·R]
         shape = (-1, *x.shape)
-        f = (tab["z"] - PYMATGEN_CONSTANT * s2 * sa).view(shape)  # [E, B, R]
-        dfds2 = (PYMATGEN_CONSTANT * (s2 * sab - sa)).view(shape)
+        f, dfds2 = tab["ff"](0.25 * g2s.to(cdt))  # element-first [E, B·R], s² = 1/(4d²)
+        f, dfds2 = f.view(shape), dfds2.view(shape)  # [E, B, R]
         if frac is None:
             s_re, s_im, cos, sin = tab["a_re"][:, None], tab["a_im"][:, None], None, None  # [E, 1, R]
         else:
