@@ -242,8 +242,11 @@ async def test_landscape_heatmap_and_switching(demo):
         minima = app.screen.query_one("#minima", DataTable)
         assert minima.row_count == len(rec.minima)
         assert minima.get_row_at(1)[1] == f"{rec.minima[1].p1:.4g}"
-        art = app.screen.query_one(Heatmap).render().plain
-        assert "+" in art and "2" in art and "·" in art  # truth, second minimum, a path
+        heat = app.screen.query_one(Heatmap)
+        art = heat.render().plain
+        assert "1" in art and "2" in art and "·" in art and "o" in art  # minima, a path and its start
+        assert heat.truth_under == 1  # the deepest minimum sits on the truth and is drawn over it
+        assert "+ truth (under 1)" in plain(app.screen.query_one("#ls-legend", Static))
         await pilot.press("o")
         await settle(pilot)
         assert app.landscape_key == "U2Ti/mse/a-c"
@@ -391,3 +394,21 @@ async def test_watch_waits_for_a_store_to_appear(tmp_path, demo):
         await settle(pilot)
         assert app.store == folder / "demo.h5"
         assert "done" in plain(app.screen.query_one("#summary", Static))
+
+
+def test_heatmap_marks_truth_minima_and_paths_where_they_are():
+    from tests.test_views_support import landscape
+
+    rec = landscape(n=41)
+    rec.minima = [m for m in rec.minima if m.rank == 1]  # only the off-truth minimum
+    heat = Heatmap()
+    text = heat._draw(rec, 41, 41)  # one column and one text row (two pixels) per grid point
+    grid_lines = [line[9:] for line in text.plain.split("\n")[:41]]
+    truth_row = next(r for r, line in enumerate(grid_lines) if "+" in line)
+    assert (truth_row, grid_lines[truth_row].index("+")) == (20, 20)  # the truth is the centre of both axes
+    m = rec.minima[0]
+    row2 = next(r for r, line in enumerate(grid_lines) if "2" in line)
+    assert (row2, grid_lines[row2].index("2")) == (40 - m.j, m.i)  # axis2 grows upwards
+    assert heat.truth_under is None
+    lo, hi = heat.scale
+    assert lo < hi and np.isfinite([lo, hi]).all()

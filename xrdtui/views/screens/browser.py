@@ -57,7 +57,7 @@ def campaign_cells(c: Campaign) -> tuple:
     if c.error:
         return (c.name, state, DASH, DASH, DASH, Text(c.error[:60], style="red"))
     if c.kind != "campaign":
-        return (c.name, state, f"{c.landscapes} slices", DASH, DASH, fmt_iso(c.created))
+        return (c.name, state, DASH, DASH, f"{c.landscapes} slices", fmt_iso(c.created))
     p = c.progress
     tasks = f"{p.done}/{p.total}" if p else DASH
     failed = str(p.failed) if p else DASH
@@ -139,7 +139,7 @@ class BrowserScreen(StoreScreen):
 
     def setup(self) -> None:
         table = self.query_one("#campaigns", DataTable)
-        for name, width in (("store", 14), ("state", 9), ("tasks", 7), ("failed", 6), ("match", 14), ("created", 16)):
+        for name, width in (("store", 14), ("state", 10), ("tasks", 7), ("failed", 6), ("match", 14), ("created", 16)):
             table.add_column(name, key=name, width=width)
         self._data: CampaignData | None = None
         self._tree_nodes: dict[tuple, UITreeNode] = {}
@@ -147,6 +147,7 @@ class BrowserScreen(StoreScreen):
         self._filter_timer = None
         self._scanning = False
         self._loading = False
+        self._filling = False
         self._rates_for: tuple | None = None
         self._rates_at = float("-inf")
         self._rates_timer = None
@@ -166,17 +167,22 @@ class BrowserScreen(StoreScreen):
     def _show_catalogue(self, cat: Catalogue) -> None:
         self._scanning = False
         table = self.query_one("#campaigns", DataTable)
+        if self.app.store is None:  # choose before filling the table: its cursor must not choose
+            from xrdtui.views.workers import pick_store
+
+            chosen = pick_store(cat, prefer_live=True)
+            if chosen is not None:
+                self.app.store = chosen
         keys = [str(c.path) for c in cat.campaigns]
         existing = [str(k.value) for k in table.rows]
         if keys != existing:
-            cursor = table.cursor_row
+            self._filling = True  # highlight events of a refill are not the user's choice
             table.clear()
             for c in cat.campaigns:
                 table.add_row(*campaign_cells(c), key=str(c.path))
             if self.app.store is not None and str(self.app.store) in keys:
                 table.move_cursor(row=keys.index(str(self.app.store)))
-            elif cursor < len(keys):
-                table.move_cursor(row=cursor)
+            self.call_after_refresh(self._filled)
         else:
             for c in cat.campaigns:
                 for col, value in zip(("store", "state", "tasks", "failed", "match", "created"), campaign_cells(c)):
@@ -188,21 +194,20 @@ class BrowserScreen(StoreScreen):
         elif banner.has_class("-info"):
             banner.clear()
         self._catalogue = cat
-        if self.app.store is None:
-            from xrdtui.views.workers import pick_store
-
-            chosen = pick_store(cat, prefer_live=True)
-            if chosen is not None:
-                self.app.store = chosen
-        else:
+        if self.app.store is not None:
             mine = next((c for c in cat.campaigns if c.path == self.app.store), None)
             shown = self._data.progress if self._data is not None and self._data.path == self.app.store else None
             if mine is not None and mine.progress is not None and shown is not None and not self._loading:
                 if _counts(mine.progress) != _counts(shown):
                     self.reload(quiet=True)  # keep the counts of a running campaign current
 
+    def _filled(self) -> None:
+        self._filling = False
+
     @on(DataTable.RowHighlighted, "#campaigns")
     def _campaign_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._filling:
+            return
         if event.row_key is not None and event.row_key.value is not None:
             path = Path(event.row_key.value)
             if path != self.app.store:

@@ -104,7 +104,8 @@ class LandscapeScreen(StoreScreen):
         heat = self.query_one(Heatmap)
         vmin, vmax = heat.scale
         text = legend(vmin, vmax, 20) if vmin == vmin else Text("")
-        text.append("   + truth", style="bold")
+        under = heat.truth_under
+        text.append("   + truth" + (f" (under {under})" if under else ""), style="bold")
         text.append("  1-9 minima", style=f"bold {MINIMUM_COLOUR}")
         for i, mode in enumerate(dict.fromkeys(p.mode for p in rec.paths)):
             text.append(f"  · {mode} path", style=f"bold {PATH_COLOURS[i % len(PATH_COLOURS)]}")

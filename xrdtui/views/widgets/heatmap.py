@@ -69,6 +69,7 @@ class Heatmap(Widget):
         super().__init__(id=id, classes=classes)
         self.record: LandscapeRecord | None = None
         self.scale: tuple[float, float] = (float("nan"), float("nan"))
+        self.truth_under: int | None = None  # rank drawn over the truth's cell, if any
         self._cache: tuple[object, Text] | None = None
 
     def set_record(self, record: LandscapeRecord | None) -> None:
@@ -110,12 +111,18 @@ class Heatmap(Widget):
             start = np.asarray(path.start, dtype=float).reshape(-1)
             if start.size == 2:
                 mark(start[0], start[1], "o", style)
-        for m in sorted(rec.minima, key=lambda m: -m.rank)[:]:
-            if m.rank < 9:
-                mark(m.p1, m.p2, str(m.rank + 1), Style(color=MINIMUM_COLOUR, bold=True))
         truth = _truth_point(rec)
+        truth_cell = None
         if truth is not None:
             mark(truth[0], truth[1], "+", TRUTH_STYLE)
+            truth_cell = _cell_of(rec, truth, width, height)
+        # minima on top: a minimum at the truth (the hoped-for case) keeps its rank visible
+        self.truth_under: int | None = None
+        for m in sorted(rec.minima, key=lambda m: -m.rank):
+            if m.rank < 9:
+                mark(m.p1, m.p2, str(m.rank + 1), Style(color=MINIMUM_COLOUR, bold=True))
+        if truth_cell is not None and marks.get(truth_cell, ("+",))[0] != "+":
+            self.truth_under = int(marks[truth_cell][0])
 
         a1 = np.asarray(rec.axis1, float)
         a2 = np.asarray(rec.axis2, float)
@@ -150,6 +157,11 @@ class Heatmap(Widget):
         gap = max(width - len(left) - len(right) - len(mid), 2)
         text.append(" " * Y_MARGIN + left + " " * (gap // 2) + mid + " " * (gap - gap // 2) + right, style="dim")
         return text
+
+
+def _cell_of(rec: LandscapeRecord, point, width: int, height: int) -> tuple[int, int] | None:
+    px = point_to_pixel(rec, point[0], point[1], width, height)
+    return None if px is None else (px[1] // 2, px[0])
 
 
 def _truth_point(rec: LandscapeRecord) -> tuple[float, float] | None:
