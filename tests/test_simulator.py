@@ -212,10 +212,10 @@ def test_bad_structures_raise_input_error():
 
 
 def test_outside_margin_flags_stretched_cells(sims):
-    sim = sims["CsTlO"]  # default margin 0.3: d-spacings may grow by 30 %
+    sim = sims["CsTlO"]  # default margin 0.5: d-spacings may grow by 50 %
     lattice = sim.template_lattice.expand(4, -1).clone()
-    lattice[1, :3] *= 1.25  # uniform expansion, within the margin
-    lattice[2, 0] *= 1.35  # one axis beyond it
+    lattice[1, :3] *= 1.45  # uniform expansion, within the margin
+    lattice[2, 0] *= 1.55  # one axis beyond it
     lattice[3, :3] *= 0.6  # shrinking is always covered
     assert sim.outside_margin(lattice).tolist() == [False, False, True, False]
 
@@ -224,7 +224,7 @@ def test_enumeration_margin_is_complete(sims):
     """Reflections of a cell stretched within the margin agree with a simulator built on that cell."""
     sim = sims["Fe2SbTe3"]
     stretched = sim.template_lattice.clone()
-    stretched[:3] *= 1.2
+    stretched[:3] *= 1.4
     stretched[4] += 3.0
     fresh = XRDSimulator(with_params(benchmark_structure("Fe2SbTe3"), stretched.numpy()), strain_margin=0.0)
     assert rel_l2(sim.pattern(stretched)[None], fresh.pattern(fresh.template_lattice)[None].double()) < 1e-5

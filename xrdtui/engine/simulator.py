@@ -13,11 +13,14 @@ then computes, for a batch of B cells (lattice parameters and optionally fractio
 
 Reflection set and margins (documented approximation):
 
-* Strain margin X (``strain_margin``, default 0.3): enumerated are all hkl whose template spacing
+* Strain margin X (``strain_margin``, default 0.5): enumerated are all hkl whose template spacing
   satisfies 1/d₀ ≤ (1 + X)·g_cut, where g_cut = 2 sin(θ_cut)/λ. The set is therefore complete for any
   cell whose d-spacings grow by at most the factor (1 + X) relative to the template (any shrinkage is
-  fine). :meth:`XRDSimulator.outside_margin` reports cells beyond that. The lattice noise of the study,
-  S = I + U(−σ, σ)^{3×3} with σ ≤ 0.1, stretches d-spacings by < 30 %.
+  fine). :meth:`XRDSimulator.outside_margin` reports cells beyond that. The study's lattice noise
+  S = I + U(−σ, σ)^{3×3} at σ = 0.1 stretches d-spacings of the benchmark cells by up to 34 %
+  (Na3MnCoNiO6: strain mixing a long axis into a short one; ≤ 27 % for the others, ≤ 15 % at σ = 0.05).
+  The margin costs only enumeration: each call evaluates just the reflections that are in range for at
+  least one member of the batch.
 * Angular tail margin: peaks up to 2θ_max + ``tail_full`` (default 2°) have full weight, weights fall
   smoothly (cosine taper, C¹) to zero at 2θ_max + ``tail_zero`` (default 4°) = 2θ_cut. So tails of peaks just
   beyond the range enter continuously and a peak crossing 90° never makes the pattern jump. Peaks beyond
@@ -25,8 +28,10 @@ Reflection set and margins (documented approximation):
 * The exact dense reference (:func:`xrdtui.engine.profile.dense_profile`) uses the same peaks.
 
 No Debye–Waller factor, no anomalous dispersion (like pymatgen's XRDCalculator without options).
-Dtypes: geometry and structure factors run in the dtype of the lattice tensor you pass (float64 is
-fine); the profile runs in ``profile_dtype`` (float32 by default; float64 for gradcheck).
+Dtypes: geometry (1/d², 2θ) runs in the dtype of the lattice tensor you pass (float64 is fine);
+structure factors, LP, intensities and the profile in ``profile_dtype`` (float32 by default; float64
+for gradcheck). Numerics of the profile (``points_per_fwhm`` = 8, ``pad_fwhm`` = 40): relative L2 error
+against the exact dense sum ≤ 7e-4 on distorted benchmark cells (≤ 3e-4 with points_per_fwhm = 10).
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ class XRDSimulator:
     ``sim.invalid_members(lattice, frac) -> BoolTensor[B]``; ``sim.outside_margin(lattice) -> BoolTensor[B]``.
     """
 
-    def __init__(self, structure, settings: PatternSettings = PatternSettings(), strain_margin: float = 0.3,
+    def __init__(self, structure, settings: PatternSettings = PatternSettings(), strain_margin: float = 0.5,
                  device="cpu", profile_dtype=torch.float32, points_per_fwhm: float = 8.0,
                  pad_fwhm: float = 40.0):
         settings.validate()
