@@ -143,10 +143,12 @@ async def test_filter_and_open_a_task(folder, demo):
         await pilot.press("2", "down")
         await pilot.pause(0.1)
         lattice = app.screen.query_one("#lattice-table", DataTable)
-        first = lattice.get_row_at(0)
-        assert first[1] == f"{truth.lattice[0]:.4f}"
-        assert first[2] == f"{rec.result.init_lattice[1][0]:.4f}"  # member 1 after "down"
-        assert first[3] == f"{rec.result.final_lattice[1][0]:.4f}"
+        first, alpha = lattice.get_row_at(0), lattice.get_row_at(3)
+        assert first[1] == f"{truth.lattice[0]:.3f}"
+        assert first[2] == f"{rec.result.init_lattice[1][0]:.3f}"  # member 1 after "down"
+        assert first[3] == f"{rec.result.final_lattice[1][0]:.3f}"
+        assert alpha[0] == "α °" and alpha[3] == f"{rec.result.final_lattice[1][3]:.2f}"
+        assert first[4].plain == f"{rec.result.final_lattice[1][0] - truth.lattice[0]:+.3f}"
         await pilot.press("escape")
         assert not isinstance(app.screen, DetailScreen)
 

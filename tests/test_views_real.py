@@ -50,8 +50,8 @@ async def test_screens_show_a_real_sweep(tiny_store):
         assert f"matched {rec.result.k}/{rec.result.n}" in head and truth.spacegroup_symbol in head
         lattice = app.screen.query_one("#lattice-table", DataTable)
         rows = [lattice.get_row_at(i) for i in range(6)]
-        np.testing.assert_allclose([float(x[1]) for x in rows], truth.lattice, atol=1e-4)
-        np.testing.assert_allclose([float(x[3]) for x in rows], rec.result.final_lattice[0], atol=1e-4)
+        np.testing.assert_allclose([float(x[1]) for x in rows], truth.lattice, atol=5e-3)
+        np.testing.assert_allclose([float(x[3]) for x in rows], rec.result.final_lattice[0], atol=5e-3)
         chart = app.screen.query_one("#xrd-chart", PatternChart)
         assert [t[0] for t in chart._signature[1]] == ["ground truth", "distorted", "final"]
         await pilot.press("escape")

@@ -48,15 +48,21 @@ def member_cells(data: DetailData, b: int) -> tuple:
 
 
 def lattice_rows(data: DetailData, b: int) -> list[tuple]:
-    """Rows a..γ: parameter, truth, distorted, final, final - truth."""
+    """Rows a..γ: parameter, truth, distorted, final, final - truth (lengths to 0.001 Å, angles to
+    0.01°: compact enough for 80 columns); Δ is green within 1% of the truth."""
     r = data.record.result
     truth = np.asarray(data.truth.lattice, float) if data.truth is not None else np.full(6, np.nan)
     init = np.asarray(r.init_lattice[b], float)
     final = np.asarray(r.final_lattice[b], float)
     rows = []
     for i, (name, unit) in enumerate(zip(PARAMS, UNITS)):
+        digits = 3 if unit == "Å" else 2
         d = final[i] - truth[i]
-        rows.append((f"{name} ({unit})", f"{truth[i]:.4f}", f"{init[i]:.4f}", f"{final[i]:.4f}", Text(f"{d:+.4f}", style="green" if abs(d) < 0.05 * max(abs(truth[i]), 1e-9) else "red") if np.isfinite(d) else DASH))
+        delta = DASH
+        if np.isfinite(d):
+            close = abs(d) <= 0.01 * max(abs(truth[i]), 1e-9)
+            delta = Text(f"{d:+.{digits}f}", style="green" if close else "red")
+        rows.append((f"{name} {unit}", f"{truth[i]:.{digits}f}", f"{init[i]:.{digits}f}", f"{final[i]:.{digits}f}", delta))
     return rows
 
 
@@ -107,7 +113,7 @@ class DetailScreen(StoreScreen):
         for name, width in (("#", 3), ("ok", 2), ("rms", 5), ("loss", 7), ("steps", 5)):
             members.add_column(name, key=name, width=width)
         lattice = self.query_one("#lattice-table", DataTable)
-        for name in ("", "truth", "distorted", "final", "final-truth"):
+        for name in ("", "truth", "distorted", "final", "Δ"):
             lattice.add_column(name, key=name or "param")
         self._timer = self.set_interval(1.0, self._poll, pause=True)
         self.reload()
