@@ -157,6 +157,9 @@ class WarpedBroadener:
             rmat[i // block, j - 1 + q - start[i // block], i % block] = w[q]
         self._rb_index = torch.tensor((start[:, None] + np.arange(width)).reshape(-1), device=dev)
         self._rb_mat = torch.tensor(rmat, dtype=dtype, device=dev)  # [nb, width, block]
+        self._bspline = torch.tensor(BSPLINE, dtype=dtype, device=dev)
+        self._bspline_d = torch.tensor(BSPLINE_D, dtype=dtype, device=dev)
+        self._taps = torch.arange(-1, 3, device=dev)
         self._block = block
 
     def grid_coordinate(self, positions: torch.Tensor):
@@ -220,12 +223,13 @@ class _WarpedProfile(torch.autograd.Function):
         b = positions.shape[0]
         nb, _, block = br._rb_mat.shape
         t, dtdx = br.grid_coordinate(positions)
-        j = t.floor()
+        j = t.long()  # t ≥ 1: truncation is floor
         f = t - j
-        w = _bspline_weights(f)  # [B, R, 4]
-        idx = (j.long()[..., None] - 1 + torch.arange(4, device=br.device)).reshape(b, -1)
+        powers = torch.stack([torch.ones_like(f), f, f * f, f * f * f], -1)  # [B, R, 4]
+        w = powers @ br._bspline  # cubic B-spline weights of nodes j−1 … j+2
+        idx = (j[..., None] + br._taps).view(b, -1)
         grid = torch.zeros(b, br.fft_len, dtype=br.dtype, device=br.device)
-        grid.scatter_add_(1, idx, (w * intensities[..., None]).reshape(b, -1))
+        grid.scatter_add_(1, idx, (w * intensities[..., None]).view(b, -1))
         blocks = br._read_back(br._convolve(grid))  # [nb, B, block]
         out = blocks.transpose(0, 1).reshape(b, nb * block)  # [B, M] (one copy)
         inv = None
@@ -233,12 +237,12 @@ class _WarpedProfile(torch.autograd.Function):
             inv = 1.0 / out.amax(1).clamp_min(1e-30)  # an empty pattern stays 0
             out.mul_(inv[:, None])
         ctx.br, ctx.normalise, ctx.pos_dtype = br, normalise, positions.dtype
-        ctx.save_for_backward(idx, f, w, dtdx, intensities, out if normalise else None, inv)
+        ctx.save_for_backward(idx, powers, w, intensities * dtdx, out if normalise else None, inv)
         return out if out.shape[1] == br.n_out else out[:, : br.n_out]
 
     @staticmethod
     def backward(ctx, grad_out):
-        idx, f, w, dtdx, intensities, out, inv = ctx.saved_tensors
+        idx, powers, w, i_dtdx, out, inv = ctx.saved_tensors
         br = ctx.br
         b = grad_out.shape[0]
         nb, _, block = br._rb_mat.shape
@@ -256,29 +260,20 @@ class _WarpedProfile(torch.autograd.Function):
         gw = ggrid.gather(1, idx).view(b, -1, 4)
         grad_i = grad_t = None
         if ctx.needs_input_grad[1]:
-            grad_i = (gw * w).sum(-1)
-        if ctx.needs_input_grad[0]:
-            grad_t = (gw * _bspline_derivative(f)).sum(-1) * intensities * dtdx
+            grad_i = torch.linalg.vecdot(gw, w)
+        if ctx.needs_input_grad[0]:  # d/df of the weights: (0, 1, 2f, 3f²)·C = (1, f, f²)·C′
+            grad_t = torch.linalg.vecdot(gw, powers[..., :3] @ br._bspline_d) * i_dtdx
             grad_t = grad_t.to(ctx.pos_dtype)
         return grad_t, grad_i, None, None
 
 
-def _bspline_weights(f: torch.Tensor) -> torch.Tensor:
-    """Cubic B-spline weights [..., 4] of nodes j−1, j, j+1, j+2 for a point at j + f, f in [0, 1)."""
-    f2 = f * f
-    f3 = f2 * f
-    g = 1.0 - f
-    return torch.stack([g * g * g / 6.0, (3.0 * f3 - 6.0 * f2 + 4.0) / 6.0,
-                        (-3.0 * f3 + 3.0 * f2 + 3.0 * f + 1.0) / 6.0, f3 / 6.0], -1)
+# Cubic B-spline weights of nodes j−1, j, j+1, j+2 for a point at j + f, f in [0, 1), as (1, f, f², f³)·C:
+# ((1−f)³, 3f³ − 6f² + 4, −3f³ + 3f² + 3f + 1, f³)/6; and their derivative as (1, f, f²)·C′.
+BSPLINE = np.array([[1.0, 4.0, 1.0, 0.0], [-3.0, 0.0, 3.0, 0.0], [3.0, -6.0, 3.0, 0.0], [-1.0, 3.0, -3.0, 1.0]]) / 6
+BSPLINE_D = np.array([[-3.0, 0.0, 3.0, 0.0], [6.0, -12.0, 6.0, 0.0], [-3.0, 9.0, -9.0, 3.0]]) / 6
 
 
 def _bspline_weights_np(f: np.ndarray) -> np.ndarray:
-    """numpy twin of :func:`_bspline_weights`, nodes along axis 0: [4, ...]."""
-    return np.moveaxis(_bspline_weights(torch.as_tensor(f)).numpy(), -1, 0)
-
-
-def _bspline_derivative(f: torch.Tensor) -> torch.Tensor:
-    """d/df of :func:`_bspline_weights` [..., 4]."""
-    f2 = f * f
-    g = 1.0 - f
-    return torch.stack([-0.5 * g * g, 1.5 * f2 - 2.0 * f, -1.5 * f2 + f + 0.5, 0.5 * f2], -1)
+    """Cubic B-spline weights, nodes along axis 0: [4, ...]."""
+    f = np.asarray(f, dtype=np.float64)
+    return np.moveaxis(np.stack([np.ones_like(f), f, f * f, f * f * f], -1) @ BSPLINE, -1, 0)

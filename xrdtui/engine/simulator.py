@@ -173,6 +173,9 @@ class XRDSimulator:
         self._alive = torch.tensor(np.nonzero(alive)[0], device=self.device)
         self._cache: dict = {}
         self._cdtype = profile_dtype  # structure factors, LP and intensities
+        table, self._lpw_step = _lpw_table(settings)
+        self._lpw_scale = 1.0 / self._lpw_step
+        self._lpw_table = torch.tensor(table, dtype=profile_dtype, device=self.device)
 
     # ----------------------------------------------------------------- validation
     def invalid_members(self, lattice, frac=None) -> torch.Tensor:
@@ -304,16 +307,36 @@ class XRDSimulator:
         return out[0] if single else out
 
 
+def _lpw_table(settings: PatternSettings, n: int = 1 << 14) -> tuple[np.ndarray, float]:
+    """Table [n + 1, 2] of P(x) = 2x·LP(x)·w(2θ(x)) at x = i·Δ, 0 ≤ x ≤ sin²θ_cut, and the slope of each
+    segment, (P_{i+1} − P_i)/Δ; returns (table, Δ).
+
+    x = sin²θ; LP(x) = (1 + (1 − 2x)²)/(x √(1 − x)) (Lorentz–polarisation, 1 + cos²2θ over sin²θ cosθ);
+    w = taper of 2θ = 2 asin √x: 1 up to 2θ_max + tail_full, ½(1 + cos πz) with
+    z = (2θ − 2θ_max − tail_full)/(tail_zero − tail_full), 0 from 2θ_cut on. P is smooth and finite
+    (P(0) = 4), so linear interpolation errs by ~Δ²P″/8 < 1e-8 relative; intensities use P(x)/x.
+    """
+    x_cut = math.sin(math.radians(settings.two_theta_cut / 2.0)) ** 2
+    step = x_cut / n
+    x = np.arange(n + 2) * step  # one node beyond the cut: the last segment has a slope too
+    two_theta = np.degrees(2.0 * np.arcsin(np.sqrt(np.minimum(x, 1.0))))
+    z = np.clip((two_theta - settings.two_theta_max - settings.tail_full)
+                / (settings.tail_zero - settings.tail_full), 0.0, 1.0)
+    p = 2.0 * (1.0 + (1.0 - 2.0 * x) ** 2) / np.sqrt(1.0 - np.minimum(x, 0.999999)) * (0.5 + 0.5 * np.cos(math.pi * z))
+    return np.stack([p[:-1], np.diff(p) / step], 1), step
+
+
 class _Reflections(torch.autograd.Function):
     """g2 = 1/d² [B, R] (and frac [B, N, 3] or None) → (2θ [B, R] degrees, intensity [B, R]).
 
     Forward, with x = sin²θ = λ² g2 / 4 and s² = g2 / 4:
-        2θ = 2 asin(√x),  LP = (1 + (1 − 2x)²) / (x √(1 − x)),  taper w(2θ) (cosine, C¹),
+        2θ = 2 asin(√x),  LP = (1 + (1 − 2x)²) / (x √(1 − x)) = (1 + cos²2θ)/(sin²θ cosθ),
+        taper w(2θ) (cosine, C¹); 2·LP·w is read from the table of P(x) = 2x·LP·w (see _lpw_table),
         f_e(s²) from scattering.FormFactorTable,  F = Σ_e f_e S_e,  S_e = Σ_n occ_en exp(2πi h·r_n),
         I = 2 |F|² LP w   (zero, with zero derivatives, where g2 ≥ g2_cut).
     Backward by the analytic derivatives of these scalar functions (one fused pass instead of replaying
     ~40 autograd nodes):
-        d2θ/dg2 = (180/π) λ² / (4 sinθ cosθ),  d ln LP/dx = −4(1 − 2x)/(1 + (1 − 2x)²) − 1/x + 1/(2(1 − x)),
+        d2θ/dg2 = (180/π) λ² / (4 sinθ cosθ),  d(P/x)/dx = (P′ − P/x)/x (P′: the table segment's slope),
         df_e/ds² (FormFactorTable),  d|F|²/df_e = 2 Re(F S_e*),
         dL/dS_e = 2 (dL/d|F|²) f_e F,  dL/dφ_n = Σ_e occ_en (cos φ_n dL/dIm S_e − sin φ_n dL/dRe S_e),
         dL/dr_n = 2π Σ_hkl h dL/dφ_n(hkl)   with φ_n = 2π h·r_n.
@@ -321,28 +344,27 @@ class _Reflections(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, g2, frac, sim, tab):
-        st, cdt = sim.settings, sim._cdtype
-        wl2 = st.wavelength ** 2
+        cdt = sim._cdtype
+        wl2 = sim.settings.wavelength ** 2
         ok = g2 < sim._g2_cut
-        g2s = torch.where(ok, g2, torch.full_like(g2, 0.25 * sim._g2_cut))  # safe value where masked
-        x = g2s * (0.25 * wl2)
-        sin_t, cos_t = torch.sqrt(x), torch.sqrt(1.0 - x)
+        g2s = torch.where(ok, g2, sim._g2_cut)  # masked: at the cut, where the taper weight is 0
+        x = g2s * (0.25 * wl2)  # sin²θ
+        sin_t = torch.sqrt(x)
         tt = torch.asin(sin_t) * (360.0 / math.pi)
-        dtt = torch.where(ok, (45.0 * wl2 / math.pi) / (sin_t * cos_t), torch.zeros_like(x))
+        dtt = torch.where(ok, (45.0 * wl2 / math.pi) / (sin_t * torch.sqrt(1.0 - x)), 0.0)  # d2θ/dg2
 
+        # 2·LP·w = P(x)/x from the table of P(x) = 2x·LP(x)·w(2θ(x)) (smooth, finite at x = 0)
         xc = x.to(cdt)
-        c2 = 1.0 - 2.0 * xc
-        num = 1.0 + c2 * c2
-        lp = num / (xc * torch.sqrt(1.0 - xc))
-        dlnlp = -4.0 * c2 / num - 1.0 / xc + 0.5 / (1.0 - xc)
-        lo, width = st.two_theta_max + st.tail_full, st.tail_zero - st.tail_full
-        z = ((tt.to(cdt) - lo) / width).clamp(0.0, 1.0)
-        okc = ok.to(cdt)
-        w = (0.5 + 0.5 * torch.cos(math.pi * z)) * okc
-        dw = (-0.5 * math.pi / width) * torch.sin(math.pi * z) * okc  # dw/d2θ; 0 outside the taper
+        pos = xc * sim._lpw_scale
+        node = pos.long()
+        pv = sim._lpw_table.index_select(0, node.view(-1)).view(*x.shape, 2)  # (P, dP/dx) per segment
+        slope = pv[..., 1]
+        inv_x = 1.0 / xc
+        lpw = (pv[..., 0] + (pos - node) * slope * sim._lpw_step) * inv_x
+        dlpw = (slope - lpw) * inv_x * (0.25 * wl2)  # d(2·LP·w)/dg2
 
         shape = (-1, *x.shape)
-        f, dfds2 = tab["ff"](0.25 * g2s.to(cdt))  # element-first [E, B·R], s² = 1/(4d²)
+        f, dfds2 = tab["ff"](xc * (1.0 / wl2))  # element-first [E, B·R], s² = sin²θ/λ² = 1/(4d²)
         f, dfds2 = f.view(shape), dfds2.view(shape)  # [E, B, R]
         if frac is None:
             s_re, s_im, cos, sin = tab["a_re"][:, None], tab["a_im"][:, None], None, None  # [E, 1, R]
@@ -354,28 +376,23 @@ class _Reflections(torch.autograd.Function):
             s_im = (tab["occ"] @ sin.view(n_sites, -1)).view(shape)
         f_re, f_im = (f * s_re).sum(0), (f * s_im).sum(0)
         f2 = f_re * f_re + f_im * f_im
-        lpw = 2.0 * lp * w
         inten = f2 * lpw
-        tt = torch.where(ok, tt, torch.full_like(tt, st.two_theta_cut))
         ctx.sim, ctx.tab, ctx.has_frac = sim, tab, frac is not None
         ctx.g2_dtype = g2.dtype
-        ctx.save_for_backward(dtt, dlnlp, dw, f, dfds2, s_re, s_im, f_re, f_im, f2, lp, lpw, inten, cos, sin)
+        ctx.save_for_backward(dtt, dlpw, f, dfds2, s_re, s_im, f_re, f_im, f2, lpw, cos, sin)
         return tt, inten
 
     @staticmethod
     def backward(ctx, g_tt, g_i):
-        dtt, dlnlp, dw, f, dfds2, s_re, s_im, f_re, f_im, f2, lp, lpw, inten, cos, sin = ctx.saved_tensors
+        dtt, dlpw, f, dfds2, s_re, s_im, f_re, f_im, f2, lpw, cos, sin = ctx.saved_tensors
         sim, tab = ctx.sim, ctx.tab
         cdt = sim._cdtype
-        wl2 = sim.settings.wavelength ** 2
         grad_g2 = grad_frac = None
         g_i = g_i.to(cdt)
         g_f2 = g_i * lpw  # dL/d|F|²
         if ctx.needs_input_grad[0]:
-            df2df = 2.0 * (f_re * s_re + f_im * s_im)  # d|F|²/df_e [E, B, R]
-            df2dg2 = 0.25 * (df2df * dfds2).sum(0)
-            dtt_c = dtt.to(cdt)
-            di = g_f2 * df2dg2 + g_i * (inten * dlnlp * (0.25 * wl2) + 2.0 * f2 * lp * dw * dtt_c)
+            df2ds2 = ((f_re * s_re + f_im * s_im) * dfds2).sum(0)  # ½ d|F|²/ds², s² = g2/4
+            di = g_f2 * df2ds2 * 0.5 + g_i * f2 * dlpw
             grad_g2 = di.to(ctx.g2_dtype) + (g_tt * dtt if g_tt is not None else 0.0)
         if ctx.has_frac and ctx.needs_input_grad[1]:
             n_el, n_sites = tab["occ"].shape
