@@ -52,7 +52,7 @@ def _root(ctx: typer.Context) -> None:
     launch_app(DEFAULT_STORE_DIR)
 
 
-COMMAND_MODULES = ("run_cmds", "inspect_cmds", "landscape_cmds", "figure_cmds")
+COMMAND_MODULES = ("run_cmds", "inspect_cmds", "tui_cmds", "landscape_cmds", "figure_cmds")
 
 
 def _register_commands() -> None:
@@ -64,26 +64,17 @@ def _register_commands() -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Console-script entry point: run the app and turn user errors into one line and an exit code."""
+    """Console-script entry point: run the app and turn user errors into one line and an exit code.
+
+    Click (standalone mode) reports usage errors itself with exit code 2; xrdtui's own errors are caught here.
+    """
     _register_commands()
     try:
-        code = app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
     except XrdtuiError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors and aborts arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            _fail("aborted", 130)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:
