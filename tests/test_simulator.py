@@ -141,6 +141,22 @@ def test_gradcheck_lattice_and_coordinates():
                                     eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("mixed", [False, True])
+def test_gradcheck_partial_occupancy(mixed):
+    """Sites with occupancy < 1 (one species per site) and mixed sites (two species) take different
+    backward paths."""
+    first = {"Fe": 0.5, "Co": 0.5} if mixed else {"Fe": 0.7}
+    st = Structure(Lattice.tetragonal(3.9, 5.1), [first, {"O": 0.75}, "Ti"],
+                   [[0, 0, 0], [0.5, 0.5, 0.3], [0.5, 0.5, 0.8]])
+    sim = XRDSimulator(st, SMALL, profile_dtype=torch.float64)
+    lattice = (sim.template_lattice + torch.tensor([0.02, -0.03, 0.01, 0.5, -0.4, 0.3], dtype=torch.float64))
+    lattice = lattice.expand(2, -1).clone().requires_grad_(True)
+    frac = (sim.template_frac + 0.02 * torch.randn(2, 3, 3, dtype=torch.float64)).requires_grad_(True)
+    weights = torch.randn(2, SMALL.n_points, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda lat, fr: (sim.pattern(lat, fr) * weights).sum(), (lattice, frac),
+                                    eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
 def test_gradients_flow_in_float32_default():
     sim = XRDSimulator(benchmark_structure("BPO4"))
     lattice = torch.tensor(lattice_noise(sim.template_lattice.numpy(), 0.03, 4, np.random.default_rng(1)),

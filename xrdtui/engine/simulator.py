@@ -151,6 +151,8 @@ class XRDSimulator:
             scattering_params(symbol)  # InputError for unknown elements, before any work
         self.elements = tuple(symbols)
         self._occ = torch.tensor(np.stack([occ_rows[s] for s in symbols]), device=self.device)  # [E, N]
+        one_species = bool(((self._occ != 0).sum(0) == 1).all())
+        self._site_element = (self._occ != 0).to(torch.int64).argmax(0) if one_species else None  # [N]
 
         # reflection list: one of each Friedel pair, sorted by template 1/d
         wl = settings.wavelength
@@ -271,11 +273,12 @@ class XRDSimulator:
         if key not in self._cache:
             cdt = self._cdtype
             i = self._alive if template_coords else torch.arange(len(self.hkl), device=self.device)
-            tab = {"hh": self._hh[i].to(dtype), "hkl": self._hkl[i].to(cdt)}
+            tab = {"hh": self._hh[i].to(dtype), "hkl": (self._hkl[i] * (2.0 * math.pi)).to(cdt)}  # 2π·hkl
             if template_coords:  # extinct reflections stay extinct for any lattice: dropped
                 tab["a_re"], tab["a_im"] = self._a_re[i].T.to(cdt), self._a_im[i].T.to(cdt)  # [E, R]
             tab.update(ff=FormFactorTable(self.elements, cdt, self.device),
-                       occ=self._occ.to(cdt), occ_t=self._occ.T.contiguous().to(cdt))
+                       occ=self._occ.to(cdt), occ_t=self._occ.T.contiguous().to(cdt),
+                       site_occ=self._occ.sum(0).to(cdt).view(-1, 1, 1))
             self._cache[key] = tab
         return self._cache[key]
 
@@ -370,7 +373,7 @@ class _Reflections(torch.autograd.Function):
             s_re, s_im, cos, sin = tab["a_re"][:, None], tab["a_im"][:, None], None, None  # [E, 1, R]
         else:
             n_sites = frac.shape[1]
-            phase = torch.matmul(frac.transpose(0, 1), tab["hkl"].T) * (2.0 * math.pi)  # [N, B, R]
+            phase = (frac.transpose(0, 1).reshape(-1, 3) @ tab["hkl"].T).view(n_sites, *x.shape)  # [N, B, R]
             cos, sin = torch.cos(phase), torch.sin(phase)
             s_re = (tab["occ"] @ cos.view(n_sites, -1)).view(shape)  # Σ_n occ cos: [E, B, R]
             s_im = (tab["occ"] @ sin.view(n_sites, -1)).view(shape)
@@ -398,10 +401,17 @@ class _Reflections(torch.autograd.Function):
             n_el, n_sites = tab["occ"].shape
             d_sre = ((2.0 * g_f2 * f_re) * f).view(n_el, -1)  # dL/dS_re [E, B·R]
             d_sim = ((2.0 * g_f2 * f_im) * f).view(n_el, -1)
-            dcos = (tab["occ_t"] @ d_sre).view(cos.shape)  # [N, B, R]
-            dsin = (tab["occ_t"] @ d_sim).view(cos.shape)
-            dphase = cos * dsin - sin * dcos
-            grad_frac = (torch.matmul(dphase, tab["hkl"]) * (2.0 * math.pi)).transpose(0, 1)  # [B, N, 3]
+            if sim._site_element is not None:  # one species per site: dL/dcos_n = occ_n dL/dS_re[e(n)]
+                dcos = d_sre.index_select(0, sim._site_element).view(cos.shape)  # [N, B, R] (occ later)
+                dsin = d_sim.index_select(0, sim._site_element).view(cos.shape)
+            else:
+                dcos = (tab["occ_t"] @ d_sre).view(cos.shape)
+                dsin = (tab["occ_t"] @ d_sim).view(cos.shape)
+            dphase = torch.addcmul(cos * dsin, sin, dcos, value=-1.0).view(-1, cos.shape[-1])
+            grad_frac = (tab["hkl"].T @ dphase.T).T.view(n_sites, -1, 3)  # [N, B, 3]; hkl carries 2π
+            if sim._site_element is not None:
+                grad_frac = grad_frac * tab["site_occ"]
+            grad_frac = grad_frac.transpose(0, 1)  # [B, N, 3]
         return grad_g2, grad_frac, None, None
 
 
