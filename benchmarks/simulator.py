@@ -11,9 +11,10 @@ S = I + U(-sigma, sigma)^{3x3} and coordinate noise N(0, sigma^2), seeded) it pr
              (vectorised over peaks; Lorentzian dense, Gaussian within ±5 FWHM), forward only, on the
              same distorted variants (their symmetry is broken, so they have many more distinct peaks)
 * pmg tmpl:  the same on the symmetric template (fewer peaks: the optimistic reference)
-* the ratios pmg var / sim and pmg tmpl / sim (also in process CPU time: robust to other load), the accuracy (relative L2 error of the simulator's
-  patterns against the exact dense pseudo-Voigt sum of the same peaks, max over the batch) and the peak
-  memory of one fwd+bwd step at the batch (ru_maxrss growth, measured in a fresh child process).
+* the ratios pmg var / sim and pmg tmpl / sim (tmpl also in process CPU time, less sensitive to other
+  load), the accuracy (relative L2 error of the simulator's patterns against the exact dense
+  pseudo-Voigt sum of the same peaks, max over the batch) and the peak memory of one fwd+bwd step at
+  the batch (peak-RSS growth, measured in a fresh child process).
 
 Timings are medians over ``--repeats`` rounds; each round times the simulator and pymatgen back to
 back, so machine load affects both alike.

@@ -59,8 +59,10 @@ def test_batched_shapes_and_numpy_twins():
 
 def test_degenerate_cell_has_non_positive_volume_factor():
     # alpha + beta = gamma: the three vectors are coplanar
-    assert float(lat.volume_factor(torch.tensor([3.0, 3.0, 3.0, 40.0, 50.0, 90.0], dtype=torch.float64))) == pytest.approx(0, abs=1e-12)
-    assert float(lat.volume_factor(torch.tensor([3.0, 3.0, 3.0, 20.0, 30.0, 100.0], dtype=torch.float64))) < 0
+    coplanar = torch.tensor([3.0, 3.0, 3.0, 40.0, 50.0, 90.0], dtype=torch.float64)
+    impossible = torch.tensor([3.0, 3.0, 3.0, 20.0, 30.0, 100.0], dtype=torch.float64)
+    assert float(lat.volume_factor(coplanar)) == pytest.approx(0, abs=1e-12)
+    assert float(lat.volume_factor(impossible)) < 0
 
 
 def test_gradients_are_exact():

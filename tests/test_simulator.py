@@ -169,7 +169,10 @@ def test_gradients_flow_in_float32_default():
     assert torch.isfinite(frac.grad).all() and frac.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("settings, smooth", [(SETTINGS, True), (PatternSettings(tail_full=0.0, tail_zero=1e-3), False)])
+HARD_CUT = PatternSettings(tail_full=0.0, tail_zero=1e-3)
+
+
+@pytest.mark.parametrize("settings, smooth", [(SETTINGS, True), (HARD_CUT, False)])
 def test_peak_crossing_the_range_end_is_continuous(settings, smooth):
     """A strong reflection moving through 90° and the taper (92-94°) changes the pattern smoothly; the
     same test catches a hard cut at 90° (second differences jump)."""
