@@ -15,7 +15,12 @@ Model loading and process start-up are excluded (pools are warmed first). Each m
 ``--repeats`` times; the table shows the median (and min-max) relaxations per minute and the ratio of
 medians to the baseline. Every relaxed structure is matched against the undistorted structure
 (StructureMatcher ltol 0.1, stol 0.2, angle_tol 5) and the match vectors are compared across methods.
-The machine's 2 cores are shared with other work: the load average is printed before and after.
+The machine's 2 cores are shared with other work: the load average is printed before and after,
+and CPU seconds per relaxation are shown next to the wall-clock rates.
+
+BLAS threads: OpenBLAS (numpy/scipy) threads busy-wait during FrechetCellFilter's 3x3 matrix
+functions. Unless OPENBLAS_NUM_THREADS=1 is set before numpy loads, one process burns 2 CPU seconds per
+second of work and 2 worker processes slow each other down ~9x. This script sets it (--blas-threads 1).
 """
 
 from __future__ import annotations
@@ -27,8 +32,6 @@ import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-
-import numpy as np
 
 # This file is named chgnet.py: drop its folder from the path so "import chgnet" finds the package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,8 +51,8 @@ def _init_worker(threads: int = 1) -> None:
     load_model()
 
 
-def _seq_relax(structures) -> list:
-    """The baseline: chgnet's StructOptimizer.relax per structure -> final structures."""
+def _seq_relax(structures) -> tuple[list, float]:
+    """The baseline: chgnet's StructOptimizer.relax per structure -> (final structures, CPU seconds)."""
     import contextlib
     import io
 
@@ -57,17 +60,27 @@ def _seq_relax(structures) -> list:
 
     from xrdtui.engine.relax import load_model
 
+    cpu = time.process_time()
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         opt = StructOptimizer(model=load_model(), optimizer_class="FIRE", use_device="cpu")
-        return [opt.relax(s, fmax=FMAX, steps=STEPS, verbose=False)["final_structure"] for s in structures]
+        finals = [opt.relax(s, fmax=FMAX, steps=STEPS, verbose=False)["final_structure"] for s in structures]
+    return finals, time.process_time() - cpu
 
 
-def _lock_relax(structures) -> list:
+def _lock_relax(structures) -> tuple[list, float]:
+    """The lockstep engine -> (final structures, CPU seconds)."""
     from xrdtui.engine.relax import RelaxSettings, relax_structures
 
+    cpu = time.process_time()
     results = relax_structures(structures, RelaxSettings(fmax=FMAX, steps=STEPS, engine="lockstep"))
-    return [r.final_structure for r in results]
+    return [r.final_structure for r in results], time.process_time() - cpu
+
+
+def _gather(parts) -> tuple[list, float]:
+    """Concatenate worker outputs and add up their CPU seconds."""
+    parts = list(parts)
+    return [f for finals, _ in parts for f in finals], sum(cpu for _, cpu in parts)
 
 
 def _warm(_):
@@ -101,7 +114,15 @@ def main() -> None:
     ap.add_argument("--level", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="OPENBLAS/OMP/MKL_NUM_THREADS for this process and its workers (set before numpy "
+                         "loads). With more than 1, OpenBLAS threads busy-wait during FrechetCellFilter's small "
+                         "matrix work: 2 CPU seconds per 1 of work, and 2 worker processes slow down ~9x")
+    ap.add_argument("--methods", default="seq-1p,seq-1p-2t,seq-2p,lock-1p,lock-2p",
+                    help="comma-separated subset; seq-1p (the baseline) always runs")
     args = ap.parse_args()
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.blas_threads)  # inherited by the spawned workers
 
     import torch
 
@@ -128,26 +149,30 @@ def main() -> None:
             torch.set_num_threads(1)
 
     def seq_2p():
-        return list(pool2.map(_seq_relax, [[s] for s in structures]))
+        return _gather(pool2.map(_seq_relax, [[s] for s in structures]))
 
     def lock_1p():
         return _lock_relax(structures)
 
     def lock_2p():
-        return [f for part in pool2.map(_lock_relax, half) for f in part]
+        return _gather(pool2.map(_lock_relax, half))
 
     methods = {"seq-1p": seq_1p, "seq-1p-2t": seq_1p_2t, "seq-2p": seq_2p, "lock-1p": lock_1p, "lock-2p": lock_2p}
+    wanted = {"seq-1p", *args.methods.split(",")}
+    methods = {k: v for k, v in methods.items() if k in wanted}
     print(f"{args.n} distortions of {args.structure}, lattice noise {args.level}, seed {args.seed}; "
-          f"torch {torch.__version__}, {os.cpu_count()} CPUs; load average before: {os.getloadavg()}")
+          f"torch {torch.__version__}, {os.cpu_count()} CPUs, BLAS/OpenMP threads {args.blas_threads}; "
+          f"load average before: {os.getloadavg()}")
     _lock_relax(structures[:2])  # warm the lockstep path (its one-off fast-path check) outside the timing
     times: dict[str, list[float]] = {k: [] for k in methods}
+    cpus: dict[str, list[float]] = {k: [] for k in methods}
     matches: dict[str, list[bool]] = {}
     for rep in range(args.repeats):
         for name, fn in methods.items():  # interleaved so that load changes hit every method alike
             t0 = time.perf_counter()
-            out = fn()
+            finals, cpu = fn()
             times[name].append(time.perf_counter() - t0)
-            finals = [f[0] if isinstance(f, list) else f for f in out]
+            cpus[name].append(cpu)
             m = _match(reference, finals)
             if name in matches and matches[name] != m:
                 print(f"warning: {name} match results changed between repeats")
@@ -155,12 +180,18 @@ def main() -> None:
     pool2.shutdown()
 
     base = statistics.median(times["seq-1p"])
-    print(f"\n{'method':<11} {'relax/min (median)':>19} {'min-max':>15} {'x baseline':>11} {'matched':>8}")
+    base_cpu = statistics.median(cpus["seq-1p"])
+    print("\nwall: relaxations per wall-clock minute (what a user waits for; hit by other work on the cores)")
+    print("cpu:  CPU seconds per relaxation, all processes (less sensitive to load; 2 workers can at best")
+    print("      halve the wall time of the same CPU work)")
+    print(f"\n{'method':<11} {'wall relax/min':>15} {'(min-max)':>15} {'x base':>7} "
+          f"{'cpu s/relax':>12} {'x base':>7} {'matched':>8}")
     for name, ts in times.items():
         rates = [60 * args.n / t for t in ts]
-        print(f"{name:<11} {60 * args.n / statistics.median(ts):>19.1f} "
-              f"{min(rates):>7.1f}-{max(rates):<7.1f} {base / statistics.median(ts):>11.2f} "
-              f"{sum(matches[name]):>4}/{args.n}")
+        cpu = statistics.median(cpus[name])
+        print(f"{name:<11} {60 * args.n / statistics.median(ts):>15.1f} "
+              f"{min(rates):>7.1f}-{max(rates):<7.1f} {base / statistics.median(ts):>7.2f} "
+              f"{cpu / args.n:>12.3f} {base_cpu / cpu:>7.2f} {sum(matches[name]):>4}/{args.n}")
     ref = matches["seq-1p"]
     same = all(m == ref for m in matches.values())
     print(f"\nmatch results identical across methods: {same}")

@@ -140,10 +140,13 @@ def test_batched_forces_equal_chgnet_predict_graph(au2s):
     ]
     graphs = [model.graph_converter(s) for s in structures]
     ours = predict_efs(model, graphs)
-    for g, p in zip(graphs, ours):
-        ref = model.predict_graph(g, task="efs")
+    batched = model.predict_graph(graphs, task="efs", batch_size=len(graphs))
+    for g, p, b in zip(graphs, ours, batched):
         for key in "efs":
-            np.testing.assert_allclose(p[key], ref[key], rtol=1e-5, atol=1e-5)
+            np.testing.assert_array_equal(p[key], b[key])  # same kernels, same rounding
+            single = model.predict_graph(g, task="efs")[key]
+            np.testing.assert_allclose(p[key], single, rtol=1e-5, atol=1e-5)
+    assert ours[0]["f"].shape == (len(structures[0]), 3) and ours[0]["s"].shape == (3, 3)
 
 
 def test_chgnet_rejects_elements_beyond_plutonium():
