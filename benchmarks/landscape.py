@@ -17,8 +17,6 @@ import statistics
 import sys
 import time
 
-# benchmarks/chgnet.py would shadow the chgnet package for a script run from this folder.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 
 def _cosine(args) -> None:

@@ -7,7 +7,7 @@ is below ``fmax`` or ``steps`` optimiser steps were taken — what ``chgnet.mode
 does. Units: energies eV/atom, forces eV/Å, stresses as ASE wants them (eV/Å^3), lengths Å, angles
 degrees.
 
-Two engines give the same trajectories (see tests/test_relax.py and benchmarks/chgnet.py):
+Two engines give the same trajectories (see tests/test_relax.py and benchmarks/relax.py):
 
 - ``"lockstep"`` (default): one ASE optimiser per structure, all stepped in lockstep; each round the
   forces/stress of every unconverged structure come from *one* batched CHGNet call. CHGNet's batched

@@ -1,6 +1,6 @@
 """CHGNet relaxations per minute: StructOptimizer loop vs worker processes vs the lockstep engine.
 
-    python benchmarks/chgnet.py [--n 20] [--level 0.05] [--seed 0] [--repeats 3] [--structure Au2S]
+    python benchmarks/relax.py [--n 20] [--level 0.05] [--seed 0] [--repeats 3] [--structure Au2S]
 
 The same n lattice-noise distortions of one benchmark structure (noise.distort, fixed seed) are relaxed
 (FIRE, FrechetCellFilter, fmax 0.1 eV/Å, at most 500 steps) by
@@ -33,9 +33,7 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
-# This file is named chgnet.py: drop its folder from the path so "import chgnet" finds the package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
 FMAX, STEPS = 0.1, 500
