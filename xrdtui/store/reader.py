@@ -18,6 +18,7 @@ from xrdtui.errors import ConfigError, StoreError
 from xrdtui.store import layout as L
 from xrdtui.store.access import is_live, open_checked, versions_of
 from xrdtui.store.landscapes import list_landscapes, read_landscape
+from xrdtui.store.skeleton import read_task_table
 from xrdtui.store.records import (
     DONE,
     FAILED,
@@ -99,26 +100,7 @@ class StoreReader:
             versions=versions_of(attrs),
             seed=None if seed is None else int(seed),
         )
-        self._infos: list[TaskInfo] = []
-        if L.G_TASKS in f:
-            g = f[L.G_TASKS]
-            cols = {c: g[c][...] for c in L.TASK_COLUMNS}
-            for i in range(len(cols["task_id"])):
-                self._infos.append(
-                    TaskInfo(
-                        L.decode(cols["task_id"][i]),
-                        L.decode(cols["structure"][i]),
-                        L.decode(cols["noise"][i]),
-                        float(cols["level"][i]),
-                        L.decode(cols["method"][i]),
-                        L.decode(cols["mode"][i]),
-                        int(cols["n_members"][i]),
-                        int(cols["n_sites"][i]),
-                        int(cols["max_steps"][i]),
-                        bool(cols["traj_frac"][i]),
-                        int(cols["seed"][i]),
-                    )
-                )
+        self._infos: list[TaskInfo] = read_task_table(f) if L.G_TASKS in f else []
         self._row = {t.task_id: i for i, t in enumerate(self._infos)}
         self._progress = f[L.G_PROGRESS] if L.G_PROGRESS in f else None
         self._structures: dict[str, StructureInfo] | None = None

@@ -68,6 +68,28 @@ def write_task_table(f: h5py.File, tasks: Sequence[TaskInfo]) -> None:
     g.attrs[L.A_DOC] = "static task table; row i describes task i (task_id = path below /runs)"
 
 
+def read_task_table(f: h5py.File) -> list[TaskInfo]:
+    """The TaskInfos of ``write_task_table``, in store order."""
+    g = f[L.G_TASKS]
+    cols = {c: g[c][...] for c in L.TASK_COLUMNS}
+    return [
+        TaskInfo(
+            L.decode(cols["task_id"][i]),
+            L.decode(cols["structure"][i]),
+            L.decode(cols["noise"][i]),
+            float(cols["level"][i]),
+            L.decode(cols["method"][i]),
+            L.decode(cols["mode"][i]),
+            int(cols["n_members"][i]),
+            int(cols["n_sites"][i]),
+            int(cols["max_steps"][i]),
+            bool(cols["traj_frac"][i]),
+            int(cols["seed"][i]),
+        )
+        for i in range(len(cols["task_id"]))
+    ]
+
+
 def write_progress(f: h5py.File, n_tasks: int, clock: Mapping[str, object] | None = None) -> None:
     g = f.create_group(L.G_PROGRESS)
     for col, (dtype, fill, doc) in L.PROGRESS_COLUMNS.items():

@@ -24,7 +24,14 @@ from xrdtui.store import layout as L
 from xrdtui.store.access import check_root, fsync_dir, fsync_path, open_checked, writer_liveness
 from xrdtui.store.landscapes import append_landscape
 from xrdtui.store.records import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES, StructureInfo, TaskInfo, TaskResult
-from xrdtui.store.skeleton import build_skeleton, create_task_group, root_attrs, validate_inputs, write_progress
+from xrdtui.store.skeleton import (
+    build_skeleton,
+    create_task_group,
+    read_task_table,
+    root_attrs,
+    validate_inputs,
+    write_progress,
+)
 
 __all__ = ["StoreWriter", "append_landscape", "default_worker_name"]
 
@@ -161,7 +168,7 @@ class StoreWriter:
                     f"!= {config_hash!r}); start a new store instead of resuming"
                 )
             _refuse_if_live(old, path)
-            stored = _read_task_infos(old)
+            stored = read_task_table(old)
             if tasks is not None and list(tasks) != stored:
                 raise ConfigError(f"task list differs from the one stored in {path}; cannot resume")
             status = old[L.progress_path(L.P_STATUS)][...]
@@ -399,27 +406,6 @@ def _refuse_if_live(f: h5py.File, path: Path) -> None:
     live, age = writer_liveness(f[L.G_PROGRESS])
     if live:
         raise StoreError(f"{path} is being written by another process (heartbeat {age:.1f} s ago)")
-
-
-def _read_task_infos(f: h5py.File) -> list[TaskInfo]:
-    g = f[L.G_TASKS]
-    cols = {c: g[c][...] for c in L.TASK_COLUMNS}
-    out = []
-    for i in range(len(cols["task_id"])):
-        out.append(
-            TaskInfo(
-                *(L.decode(cols[c][i]) for c in ("task_id", "structure", "noise")),
-                float(cols["level"][i]),
-                L.decode(cols["method"][i]),
-                L.decode(cols["mode"][i]),
-                int(cols["n_members"][i]),
-                int(cols["n_sites"][i]),
-                int(cols["max_steps"][i]),
-                bool(cols["traj_frac"][i]),
-                int(cols["seed"][i]),
-            )
-        )
-    return out
 
 
 def _copy_campaign(old: h5py.File, new: h5py.File, tasks: list[TaskInfo], status: np.ndarray) -> None:
