@@ -18,7 +18,6 @@ import sys
 import time
 
 
-
 def _cosine(args) -> None:
     import numpy as np
     import torch

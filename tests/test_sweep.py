@@ -165,6 +165,14 @@ def test_cli_end_to_end(tmp_path, tiny_store):
     members = json.loads(show.stdout)["members"]
     assert len(members) == 4 and all(m["matched"] for m in members)
 
+    compare = _cli("compare", tiny_store, "--json")
+    assert compare.returncode == 0, compare.stderr
+    rows = {(r["noise"], r["level"]): r for r in json.loads(compare.stdout)}
+    assert set(rows) == {("lattice", 0.03), ("lattice", 0.1), ("coords", 0.05)}
+    easy = rows[("lattice", 0.03)]
+    assert easy["cosine projected"]["k"] == easy["cosine projected"]["n"] == 8  # 2 structures x 4 members
+    assert easy["chgnet"]["n"] == 2 and set(easy) == {"noise", "level", "cosine free", "cosine projected", "chgnet"}
+
     out = tmp_path / "members.csv"
     assert _cli("export", tiny_store, "-o", out).returncode == 0
     lines = out.read_text().splitlines()

@@ -262,6 +262,59 @@ def _show_landscape(rec, as_json: bool) -> None:
         console.print(f"path {p.mode}: {len(p.points)} points, final loss {p.final_loss:.5g}")
 
 
+def comparison(reader, loss: Optional[str] = None) -> tuple[list[str], list[dict]]:
+    """Figure 7a as a table: per (noise, level), the match rate of XRD descent with ``loss`` in each mode and
+    of CHGNet relaxation. Returns (column names, rows of {noise, level, column: MatchRow})."""
+    rows = reader.match_table(group_by=("noise", "level", "method", "mode"))
+    methods = sorted({r.key[2] for r in rows} - {"chgnet"})
+    if loss is None:
+        loss = "cosine" if "cosine" in methods else (methods[0] if methods else None)
+    elif loss not in methods:
+        raise StoreError(f"no '{loss}' runs in this store (losses: {', '.join(methods) or 'none'})")
+    mode_order = ("free", "free-from-projected-init", "projected")
+    modes = [m for m in mode_order if any(r.key[2] == loss and r.key[3] == m for r in rows)]
+    columns = [f"{loss} {m}" for m in modes] + (["chgnet"] if any(r.key[2] == "chgnet" for r in rows) else [])
+    table: dict[tuple, dict] = {}
+    for r in rows:
+        noise, level, method, mode = r.key
+        column = "chgnet" if method == "chgnet" else f"{method} {mode}" if method == loss else None
+        if column in columns:
+            table.setdefault((noise, level), {"noise": noise, "level": level})[column] = r
+    return columns, [table[k] for k in sorted(table)]
+
+
+@app.command()
+def compare(
+    store: Path = typer.Argument(..., help="A store file."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="XRD loss to compare (default: cosine)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """XRD descent (free / projected) against CHGNet relaxation per noise type and level (paper Figure 7a)."""
+    with _open(store) as r:
+        columns, rows = comparison(r, loss)
+    if as_json:
+        return _print_json([{k: ({"k": v.k, "n": v.n, "rate": v.rate, "lo": v.lo, "hi": v.hi}
+                                 if hasattr(v, "k") else v) for k, v in row.items()} for row in rows])
+    console.print(compare_table(None, None, columns=columns, rows=rows, title=f"{store}: match rate [95% Jeffreys interval]"))
+
+
+def compare_table(reader, loss: Optional[str], *, columns=None, rows=None, title: str = ""):
+    """The comparison as a rich Table (computed from ``reader`` unless columns/rows are given)."""
+    from rich.table import Table
+
+    if rows is None:
+        columns, rows = comparison(reader, loss)
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("noise")
+    table.add_column("level", justify="right")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in rows:
+        cells = [fmt_rate(row[c].k, row[c].n, row[c].lo, row[c].hi) if c in row else "–" for c in columns]
+        table.add_row(row["noise"], f"{row['level']:g}", *cells)
+    return table
+
+
 @app.command()
 def export(
     store: Path = typer.Argument(..., help="A store file."),

@@ -84,6 +84,10 @@ def run(
         rows = reader.match_table(group_by=("method", "mode", "noise", "level"))
         console.print(match_table_view(rows, ("method", "mode", "noise", "level"),
                                        title=f"{cfg.name}: match rate (95% Jeffreys interval)"))
+        if "chgnet" in cfg.methods and cfg.xrd_methods:
+            from xrdtui.cli.inspect_cmds import compare_table
+
+            console.print(compare_table(reader, None, title="XRD descent vs CHGNet relaxation (paper Figure 7a)"))
         prog = reader.progress()
         console.print(f"stored {prog.done}/{prog.total} tasks ({prog.failed} failed) in {path}")
         console.print(f"next: [bold]xrdtui open {path}[/bold] (TUI), [bold]xrdtui export {path} -o results.csv[/bold]")
