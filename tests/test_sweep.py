@@ -152,6 +152,22 @@ def test_dask_local_cluster_runs_the_same_tasks(tmp_path):
     _assert_same(_results(dask), _results(inline))
 
 
+def test_rerunning_a_finished_campaign_shows_it_and_changes_nothing(tmp_path, tiny_store, tiny_config_text):
+    config = tmp_path / "tiny.toml"
+    config.write_text(tiny_config_text)
+    before = tiny_store.read_bytes()
+    again = _cli("run", config, "--store", tiny_store)
+    assert again.returncode == 0, again.stderr
+    assert "already holds this finished campaign" in again.stderr
+    assert "30/30 tasks" in again.stdout
+    assert tiny_store.read_bytes() == before
+    changed = config.with_name("changed.toml")
+    changed.write_text(tiny_config_text.replace("seed = 7", "seed = 8"))
+    refused = _cli("run", changed, "--store", tiny_store)
+    assert refused.returncode == 4 and "--resume" in refused.stderr
+    assert tiny_store.read_bytes() == before
+
+
 def test_cli_end_to_end(tmp_path, tiny_store):
     status = _cli("status", tiny_store, "--json")
     assert status.returncode == 0, status.stderr

@@ -12,7 +12,7 @@ from rich.table import Table
 
 # Piped output (no terminal) gets wide lines instead of 80 columns, so task ids are never cut.
 console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def fmt_rate(k: int, n: int, lo: float, hi: float) -> str:

@@ -72,12 +72,32 @@ def run(
         progress.update(bar, completed=event.done + event.failed, failed=event.failed,
                         last=f"{event.task_id} {event.message}".strip())
 
-    err_console.print(f"[bold]xrdtui run[/bold] {cfg.source} -> {store or cfg.store_path}") if not quiet else None
+    target = Path(store) if store else cfg.store_path
+    if target.exists() and not (resume or overwrite) and _already_complete(target, cfg):
+        err_console.print(f"{target} already holds this finished campaign (use --overwrite to run it again)")
+        return _summary(cfg, target)
+    err_console.print(f"[bold]xrdtui run[/bold] {cfg.source} -> {target}") if not quiet else None
     with progress:
         path = run_campaign(
             cfg, store_path=store, resume=resume, overwrite=overwrite, workers=workers, scheduler=scheduler,
             only=only, on_event=on_event,
         )
+    _summary(cfg, path)
+
+
+def _already_complete(path: Path, cfg) -> bool:
+    """True when ``path`` is a finished store of exactly this experiment (same content hash)."""
+    from xrdtui.errors import StoreError
+    from xrdtui.store.reader import StoreReader
+
+    try:
+        with StoreReader.open(path) as reader:
+            return reader.progress().finished and reader.info.config_hash == cfg.content_hash
+    except StoreError:
+        return False  # run_campaign reports the problem with the file
+
+
+def _summary(cfg, path: Path) -> None:
     from xrdtui.store.reader import StoreReader
 
     with StoreReader.open(path) as reader:
