@@ -20,7 +20,7 @@ import numpy as np
 from xrdtui.errors import ConfigError, XrdtuiError
 from xrdtui.sweep.config import RELAX_METHOD, ExperimentConfig
 from xrdtui.sweep.executors import Executor, drain, make_executor
-from xrdtui.sweep.tasks import PREVIEW_STRIDE, WorkItem, build_work, run_task, structure_label
+from xrdtui.sweep.tasks import PREVIEW_STRIDE, WorkItem, build_work, run_task, structure_label, warm_worker
 
 HEARTBEAT_S = 1.0
 
@@ -106,44 +106,52 @@ def run_campaign(
 
     path = Path(store_path) if store_path else config.store_path
     notify = on_event or (lambda event: None)
-    structures = structure_infos(config)
-    items = build_work(config, {s.name: len(s.species) for s in structures})
-    infos = [item.info for item in items]
-
-    if resume:
-        if not path.exists():
-            raise ConfigError(f"--resume: no store at {path} to resume")
-        writer, done_ids = StoreWriter.resume(path, tasks=infos, config_hash=config.content_hash)
-    else:
-        if path.exists() and not overwrite:
-            raise ConfigError(f"store {path} exists: use --resume to finish it or --overwrite to start again")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        preview_axis = np.asarray(structures[0].two_theta[::PREVIEW_STRIDE]) if structures else None
-        writer = StoreWriter.create(
-            path,
-            name=config.name,
-            tasks=infos,
-            structures=structures,
-            config_text=config.text,
-            config_hash=config.content_hash,
-            versions=package_versions(),
-            seed=config.seed,
-            preview_two_theta=preview_axis,
-            overwrite=overwrite,
-        )
-        done_ids = set()
+    if resume and not path.exists():
+        raise ConfigError(f"--resume: no store at {path} to resume")
+    if not resume and path.exists() and not overwrite:
+        raise ConfigError(f"store {path} exists: use --resume to finish it or --overwrite to start again")
+    own_executor = executor is None
+    ex = executor
+    if ex is None:
+        # Start the workers now: their imports (torch, pymatgen, CHGNet weights) overlap the set-up below.
+        ex = make_executor(workers or config.workers, scheduler or config.scheduler)
+        for _ in range(ex.workers):
+            ex.submit(warm_worker, RELAX_METHOD in config.methods)
+    try:
+        structures = structure_infos(config)
+        items = build_work(config, {s.name: len(s.species) for s in structures})
+        infos = [item.info for item in items]
+        if resume:
+            writer, done_ids = StoreWriter.resume(path, tasks=infos, config_hash=config.content_hash)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            preview_axis = np.asarray(structures[0].two_theta[::PREVIEW_STRIDE]) if structures else None
+            writer = StoreWriter.create(
+                path,
+                name=config.name,
+                tasks=infos,
+                structures=structures,
+                config_text=config.text,
+                config_hash=config.content_hash,
+                versions=package_versions(),
+                seed=config.seed,
+                preview_two_theta=preview_axis,
+                overwrite=overwrite,
+            )
+            done_ids = set()
+    except BaseException:
+        if own_executor:
+            ex.close()
+        raise
 
     selected = _selector(only)
     todo = sorted((it for it in items if it.info.task_id not in done_ids and selected(it.info)), key=_cost,
                   reverse=True)
     total = len(items)
     done, failed = len(done_ids), 0
-    own_executor = executor is None
-    ex = executor
     try:
         notify(RunEvent("start", total, done, failed, message=f"{len(todo)} tasks to run"))
         if todo:
-            ex = ex or make_executor(workers or config.workers, scheduler or config.scheduler)
             notify(RunEvent("start", total, done, failed, message=ex.name))
             live = ex.progress_queue()
             window = max(2, 2 * ex.workers)

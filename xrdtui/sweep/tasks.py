@@ -90,6 +90,17 @@ _STRUCTURES: dict[str, Any] = {}
 _SIMULATORS: dict[tuple, Any] = {}
 
 
+def warm_worker(chgnet: bool) -> None:
+    """Import the engine (and load CHGNet) ahead of the first task, while the sweep sets up."""
+    import xrdtui.engine.matching  # noqa: F401  (pymatgen's matcher)
+    import xrdtui.engine.optimize  # noqa: F401  (torch, simulator)
+
+    if chgnet:
+        from xrdtui.engine.relax import load_model
+
+        load_model()
+
+
 def _structure(source: str):
     if source not in _STRUCTURES:
         from xrdtui.engine.structures import resolve_structure
