@@ -213,3 +213,13 @@ def test_cli_errors_are_one_line(tmp_path, args, code, fragment):
     assert result.returncode == code
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_terminal_prints_the_headless_commands(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "xrdtui"], capture_output=True, text=True, cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == 0
+    assert "no terminal attached" in result.stdout
+    for command in ("xrdtui run", "xrdtui status", "xrdtui export", "xrdtui compare", "xrdtui open"):
+        assert command in result.stdout
+    assert not (tmp_path / "store").exists()  # nothing was created

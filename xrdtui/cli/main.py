@@ -33,9 +33,11 @@ xrdtui: no terminal attached, so the TUI was not started. Headless commands:
   xrdtui run [CONFIG] [--resume] [--workers N] [--scheduler ADDR]   run a sweep (default: the built-in quick preset)
   xrdtui status STORE                                               progress of a live or finished sweep
   xrdtui ls STORE | xrdtui show STORE PATH                          browse a stored campaign
+  xrdtui compare STORE                                              XRD descent vs CHGNet per noise level
   xrdtui export STORE -o FILE.csv [--wide|--trajectories]           tidy CSV export
   xrdtui landscape STRUCTURE --params a,c -o STORE                  loss landscape slice
   xrdtui figure KIND STORE -o FILE.png                              publication figures
+  xrdtui open STORE | xrdtui watch STORE                            the TUI (needs a terminal)
 Run 'xrdtui --help' for all options."""
 
 
