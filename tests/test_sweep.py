@@ -223,3 +223,27 @@ def test_no_terminal_prints_the_headless_commands(tmp_path):
     for command in ("xrdtui run", "xrdtui status", "xrdtui export", "xrdtui compare", "xrdtui open"):
         assert command in result.stdout
     assert not (tmp_path / "store").exists()  # nothing was created
+
+
+def test_chgnet_task_split_across_workers_merges_to_the_whole():
+    """A CHGNet task runs as member slices on several workers; the merged result is the whole task's."""
+    from xrdtui.sweep.tasks import build_work, merge_results, run_task, split_work
+
+    cfg = parse_config(SMALL.replace('["U2Ti", "ErPt3"]', '["ErPt3"]').replace("[0.02, 0.08]", "[0.05]")
+                       .replace('["cosine", "entropy"]', '["chgnet"]') + "[chgnet]\nsteps = 8\n")
+    (item,) = build_work(cfg, {"ErPt3": 4})
+    parts = split_work(item, 2)
+    assert [p.members for p in parts] == [(0, 2), (2, 3)]
+    whole = run_task(item)
+    merged = merge_results([run_task(p) for p in parts])
+    assert merged.n == whole.n == 3 and merged.k == whole.k
+    np.testing.assert_array_equal(merged.n_steps, whole.n_steps)
+    np.testing.assert_array_equal(merged.init_lattice, whole.init_lattice)
+    np.testing.assert_allclose(merged.final_lattice, whole.final_lattice, rtol=1e-5)
+    np.testing.assert_allclose(merged.loss, whole.loss, rtol=1e-5, equal_nan=True)
+    assert (merged.lo, merged.hi) == (whole.lo, whole.hi)
+    # XRD tasks stay whole: their members are one vectorised batch.
+    (xrd,) = build_work(parse_config(SMALL.replace('["U2Ti", "ErPt3"]', '["ErPt3"]')
+                                     .replace("[0.02, 0.08]", "[0.05]").replace('["cosine", "entropy"]', '["cosine"]')
+                                     .replace('["free", "projected"]', '["free"]')), {"ErPt3": 4})
+    assert split_work(xrd, 2) == [xrd]

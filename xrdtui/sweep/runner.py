@@ -20,7 +20,16 @@ import numpy as np
 from xrdtui.errors import ConfigError, XrdtuiError
 from xrdtui.sweep.config import RELAX_METHOD, ExperimentConfig
 from xrdtui.sweep.executors import Executor, drain, make_executor
-from xrdtui.sweep.tasks import PREVIEW_STRIDE, WorkItem, build_work, run_task, structure_label, warm_worker
+from xrdtui.sweep.tasks import (
+    PREVIEW_STRIDE,
+    WorkItem,
+    build_work,
+    merge_results,
+    run_task,
+    split_work,
+    structure_label,
+    warm_worker,
+)
 
 HEARTBEAT_S = 1.0
 
@@ -156,7 +165,12 @@ def run_campaign(
             live = ex.progress_queue()
             window = max(2, 2 * ex.workers)
             pending: dict[Any, WorkItem] = {}
-            queue_iter = iter(todo)
+            # A task may run as several member slices (CHGNet); it is written once all of them are back.
+            plan = {item.info.task_id: split_work(item, ex.workers) for item in todo}
+            parts_left = {task_id: len(parts) for task_id, parts in plan.items()}
+            parts_done: dict[str, list] = {task_id: [] for task_id in plan}
+            task_error: dict[str, str] = {}
+            queue_iter = (part for parts in plan.values() for part in parts)
             last_beat = 0.0
             while True:
                 while len(pending) < window:
@@ -174,18 +188,20 @@ def run_campaign(
                     item = pending.pop(future)
                     task_id = item.info.task_id
                     try:
-                        result = future.result()
+                        parts_done[task_id].append((item.members, future.result()))
                     except XrdtuiError as exc:
-                        writer.mark_failed(task_id, str(exc))
-                        failed += 1
-                        notify(RunEvent("task", total, done, failed, task_id, f"failed: {exc}"))
-                        continue
+                        task_error.setdefault(task_id, str(exc))
                     except Exception as exc:  # a worker crash must not stop the campaign
-                        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
-                        writer.mark_failed(task_id, reason)
-                        failed += 1
-                        notify(RunEvent("task", total, done, failed, task_id, f"failed: {reason}"))
+                        task_error.setdefault(task_id, f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200])
+                    parts_left[task_id] -= 1
+                    if parts_left[task_id]:
                         continue
+                    if task_id in task_error:
+                        writer.mark_failed(task_id, task_error[task_id])
+                        failed += 1
+                        notify(RunEvent("task", total, done, failed, task_id, f"failed: {task_error[task_id]}"))
+                        continue
+                    result = merge_results([r for _, r in sorted(parts_done.pop(task_id), key=lambda p: p[0])])
                     writer.write_result(task_id, result)
                     done += 1
                     notify(RunEvent("task", total, done, failed, task_id, f"{result.k}/{result.n} matched"))

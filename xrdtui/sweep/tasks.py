@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,49 @@ class WorkItem:
     pattern: dict[str, Any] = field(default_factory=dict)
     optimizer: dict[str, Any] = field(default_factory=dict)
     chgnet: dict[str, Any] = field(default_factory=dict)
+    part: tuple[int, int] | None = None  # members [start, stop) when a task is split across workers
+
+    @property
+    def members(self) -> tuple[int, int]:
+        return self.part or (0, self.info.n_members)
+
+
+def split_work(item: WorkItem, parts: int) -> list[WorkItem]:
+    """CHGNet tasks split into member slices so several workers share one (structure, level) cell; XRD
+    tasks stay whole (their members are one vectorised batch). Results are joined by ``merge_results``."""
+    n = item.info.n_members
+    parts = min(parts, n)
+    if item.info.method != RELAX_METHOD or parts < 2:
+        return [item]
+    bounds = np.linspace(0, n, parts + 1).round().astype(int)
+    return [replace(item, part=(int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def merge_results(parts: list[TaskResult]) -> TaskResult:
+    """One TaskResult from member slices (in member order); the match rate is recomputed on the whole."""
+    from xrdtui.engine.matching import jeffreys_interval
+
+    if len(parts) == 1:
+        return parts[0]
+    cat = {}
+    for name in ("loss", "lattice", "frac"):
+        arrays = [getattr(p, name) for p in parts]
+        cat[name] = None if arrays[0] is None else np.concatenate(arrays, axis=1)  # [T+1, B, ...]
+    for name in ("n_steps", "init_lattice", "init_frac", "final_lattice", "final_frac", "matched", "rms",
+                 "final_loss", "final_similarity", "converged", "failed", "init_pattern", "final_pattern"):
+        cat[name] = np.concatenate([getattr(p, name) for p in parts], axis=0)
+    k, n = int(cat["matched"].sum()), len(cat["matched"])
+    lo, hi = jeffreys_interval(k, n)
+    return TaskResult(
+        **cat,
+        reasons=[r for p in parts for r in p.reasons],
+        wall_s=max(p.wall_s for p in parts),
+        worker=",".join(sorted({p.worker for p in parts})),
+        k=k,
+        n=n,
+        lo=float(lo),
+        hi=float(hi),
+    )
 
 
 def structure_label(source: str) -> str:
@@ -160,8 +203,10 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     info = item.info
     truth = _structure(item.source)
     batch = distort(truth, info.structure, info.noise, info.level, item.distortions, info.seed)
-    init_lattice = np.asarray(batch.lattice[: info.n_members], dtype=np.float64)
-    init_frac = np.asarray(batch.frac[: info.n_members], dtype=np.float64)
+    start, stop = item.members
+    init_lattice = np.asarray(batch.lattice[start:stop], dtype=np.float64)
+    init_frac = np.asarray(batch.frac[start:stop], dtype=np.float64)
+    n_members = stop - start
 
     if info.method == RELAX_METHOD:
         out = _run_relax(item, truth, init_lattice, init_frac)
@@ -170,7 +215,7 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
 
     failed = out["failed"]
     finals = []
-    for b in range(info.n_members):
+    for b in range(n_members):
         if failed[b]:
             finals.append(None)
             continue
@@ -179,15 +224,15 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         except InputError as exc:  # a degenerate final cell fails this member, not the task
             failed[b], out["reasons"][b] = True, f"final cell: {exc}"
             finals.append(None)
-    matched = np.zeros(info.n_members, dtype=bool)
-    rms = np.full(info.n_members, np.nan)
+    matched = np.zeros(n_members, dtype=bool)
+    rms = np.full(n_members, np.nan)
     candidates = [(b, s) for b, s in enumerate(finals) if s is not None]
     if candidates:
         results = match_structures(truth, [s for _, s in candidates])
         for (b, _), res in zip(candidates, results):
             matched[b] = bool(res.matched)
             rms[b] = res.rms if res.matched else np.nan
-    k, n = int(matched.sum()), info.n_members
+    k, n = int(matched.sum()), n_members
     lo, hi = jeffreys_interval(k, n)
     return TaskResult(
         loss=out["loss"].astype(np.float32),
@@ -255,13 +300,14 @@ def _run_xrd(item: WorkItem, truth, init_lattice, init_frac, live_queue) -> dict
     final_lattice = np.asarray(traj.final_lattice, dtype=np.float64)
     final_frac = np.asarray(traj.final_frac, dtype=np.float64)
     failed = np.asarray(traj.failed, dtype=bool)
-    final_sim = np.full(info.n_members, np.nan)
+    n_members = len(init_lattice)
+    final_sim = np.full(n_members, np.nan)
     ok = ~failed
     if ok.any():
         with torch.no_grad():
             pats = sim.pattern(torch.as_tensor(final_lattice[ok]), torch.as_tensor(final_frac[ok]))
             final_sim[ok] = similarity(info.method, pats, target.to(pats.dtype)).cpu().numpy()
-    final_loss = traj.loss[np.minimum(traj.n_steps, traj.loss.shape[0] - 1), np.arange(info.n_members)]
+    final_loss = traj.loss[np.minimum(traj.n_steps, traj.loss.shape[0] - 1), np.arange(n_members)]
     return dict(
         loss=traj.loss,
         lattice=traj.lattice,
@@ -285,7 +331,7 @@ def _run_relax(item: WorkItem, truth, init_lattice, init_frac) -> dict[str, np.n
     from xrdtui.engine.structures import frac_coords, lattice_params, with_params
 
     info = item.info
-    B, T1, N = info.n_members, info.n_rows, info.n_sites
+    B, T1, N = len(init_lattice), info.n_rows, info.n_sites
     starts = [with_params(truth, init_lattice[b], init_frac[b]) for b in range(B)]
     results = relax_structures(starts, RelaxSettings(**_relax_kwargs(item.chgnet)))
     loss = np.full((T1, B), np.nan)
