@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 
 from xrdtui.cli.main import app
-from xrdtui.cli.render import console, fmt_duration, fmt_rate, fmt_time, match_table_view
+from xrdtui.cli.render import console, fmt_duration, fmt_rate, fmt_time
 from xrdtui.errors import StoreError
 
 LATTICE_NAMES = ("a", "b", "c", "alpha", "beta", "gamma")

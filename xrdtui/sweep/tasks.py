@@ -131,6 +131,7 @@ def _relax_kwargs(chgnet: dict[str, Any]) -> dict[str, Any]:
 
 _STRUCTURES: dict[str, Any] = {}
 _SIMULATORS: dict[tuple, Any] = {}
+_GROUND_TRUTH: dict[tuple, np.ndarray] = {}
 
 
 def warm_worker(chgnet: bool) -> None:
@@ -163,33 +164,49 @@ def simulator_for(source: str, pattern: dict[str, Any]):
 
 
 def ground_truth_pattern(source: str, pattern: dict[str, Any]) -> np.ndarray:
-    """The ground-truth pattern [M] (max 1) that every XRD task of this structure fits."""
-    import torch
+    """The ground-truth pattern [M] (max 1) that every XRD task of this structure fits (cached per process)."""
+    key = (source, tuple(sorted(pattern.items())))
+    if key not in _GROUND_TRUTH:
+        import torch
 
-    from xrdtui.engine.structures import frac_coords, lattice_params
+        from xrdtui.engine.structures import frac_coords, lattice_params
 
-    sim = simulator_for(source, pattern)
-    s = _structure(source)
-    with torch.no_grad():
-        lat = torch.as_tensor(lattice_params(s), dtype=torch.float64)[None]
-        frac = torch.as_tensor(frac_coords(s), dtype=torch.float64)[None]
-        return sim.pattern(lat, frac)[0].detach().cpu().numpy().astype(np.float32)
+        s = _structure(source)
+        with torch.no_grad():
+            lat = torch.as_tensor(lattice_params(s), dtype=torch.float64)[None]
+            frac = torch.as_tensor(frac_coords(s), dtype=torch.float64)[None]
+            pat = simulator_for(source, pattern).pattern(lat, frac)[0]
+        _GROUND_TRUTH[key] = pat.detach().cpu().numpy().astype(np.float32)
+    return _GROUND_TRUTH[key]
 
 
-def _previews(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    """Patterns [B,P] at 0.1° for display; NaN rows where a member's cell cannot be simulated."""
+def _patterns(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Full patterns [B,M] float32; NaN rows where a member's cell cannot be simulated."""
     import torch
 
     sim = simulator_for(source, pattern)
     lat = torch.as_tensor(lattice, dtype=torch.float64)
     fr = torch.as_tensor(frac, dtype=torch.float64)
-    out = np.full((lat.shape[0], len(sim.two_theta[::PREVIEW_STRIDE])), np.nan, dtype=np.float16)
-    bad = sim.invalid_members(lat, fr).cpu().numpy()
-    ok = ~bad
+    out = np.full((lat.shape[0], len(sim.two_theta)), np.nan, dtype=np.float32)
+    ok = ~sim.invalid_members(lat, fr).cpu().numpy()
     if ok.any():
         with torch.no_grad():
-            pats = sim.pattern(lat[ok], fr[ok]).cpu().numpy()
-        out[ok] = pats[:, ::PREVIEW_STRIDE].astype(np.float16)
+            out[ok] = sim.pattern(lat[ok], fr[ok]).cpu().numpy()
+    return out
+
+
+def _final_similarity(method: str, final_patterns: np.ndarray, target: np.ndarray, failed: np.ndarray) -> np.ndarray:
+    """Similarity of each recovered pattern to the target under the task's loss (cosine for CHGNet: how far
+    the relaxed cell is from the measured pattern); NaN for failed members."""
+    import torch
+
+    from xrdtui.engine.losses import similarity
+
+    out = np.full(len(final_patterns), np.nan)
+    ok = ~failed & np.isfinite(final_patterns).all(axis=1)
+    if ok.any():
+        name = "cosine" if method == RELAX_METHOD else method
+        out[ok] = similarity(name, torch.as_tensor(final_patterns[ok]), torch.as_tensor(target)).numpy()
     return out
 
 
@@ -197,7 +214,7 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     """Distort, recover (XRD gradient descent or CHGNet), match, and summarise one task."""
     from xrdtui.engine.matching import jeffreys_interval, match_structures
     from xrdtui.engine.noise import distort
-    from xrdtui.engine.structures import frac_coords, lattice_params, with_params
+    from xrdtui.engine.structures import with_params
 
     t0 = time.perf_counter()
     info = item.info
@@ -234,6 +251,9 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
             rms[b] = res.rms if res.matched else np.nan
     k, n = int(matched.sum()), n_members
     lo, hi = jeffreys_interval(k, n)
+    init_patterns = _patterns(item.source, item.pattern, init_lattice, init_frac)
+    final_patterns = _patterns(item.source, item.pattern, out["final_lattice"], out["final_frac"])
+    target = ground_truth_pattern(item.source, item.pattern)
     return TaskResult(
         loss=out["loss"].astype(np.float32),
         lattice=out["lattice"].astype(np.float32),
@@ -246,12 +266,12 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         matched=matched,
         rms=rms,
         final_loss=out["final_loss"],
-        final_similarity=out["final_similarity"],
+        final_similarity=_final_similarity(info.method, final_patterns, target, failed),
         converged=out["converged"],
         failed=failed,
         reasons=[r[:MAX_REASON] for r in out["reasons"]],
-        init_pattern=_previews(item.source, item.pattern, init_lattice, init_frac),
-        final_pattern=_previews(item.source, item.pattern, out["final_lattice"], out["final_frac"]),
+        init_pattern=init_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
+        final_pattern=final_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
         wall_s=time.perf_counter() - t0,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         k=k,
@@ -264,7 +284,6 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
 def _run_xrd(item: WorkItem, truth, init_lattice, init_frac, live_queue) -> dict[str, np.ndarray]:
     import torch
 
-    from xrdtui.engine.losses import similarity
     from xrdtui.engine.optimize import OptimizerSettings, recover
     from xrdtui.engine.structures import crystal_family
 
@@ -301,12 +320,6 @@ def _run_xrd(item: WorkItem, truth, init_lattice, init_frac, live_queue) -> dict
     final_frac = np.asarray(traj.final_frac, dtype=np.float64)
     failed = np.asarray(traj.failed, dtype=bool)
     n_members = len(init_lattice)
-    final_sim = np.full(n_members, np.nan)
-    ok = ~failed
-    if ok.any():
-        with torch.no_grad():
-            pats = sim.pattern(torch.as_tensor(final_lattice[ok]), torch.as_tensor(final_frac[ok]))
-            final_sim[ok] = similarity(info.method, pats, target.to(pats.dtype)).cpu().numpy()
     final_loss = traj.loss[np.minimum(traj.n_steps, traj.loss.shape[0] - 1), np.arange(n_members)]
     return dict(
         loss=traj.loss,
@@ -316,7 +329,6 @@ def _run_xrd(item: WorkItem, truth, init_lattice, init_frac, live_queue) -> dict
         final_lattice=final_lattice,
         final_frac=final_frac,
         final_loss=np.asarray(final_loss, dtype=np.float64),
-        final_similarity=final_sim,
         converged=np.asarray(traj.converged, dtype=bool),
         failed=failed,
         reasons=list(traj.reasons),
@@ -324,9 +336,6 @@ def _run_xrd(item: WorkItem, truth, init_lattice, init_frac, live_queue) -> dict
 
 
 def _run_relax(item: WorkItem, truth, init_lattice, init_frac) -> dict[str, np.ndarray]:
-    import torch
-
-    from xrdtui.engine.losses import similarity
     from xrdtui.engine.relax import RelaxSettings, relax_structures
     from xrdtui.engine.structures import frac_coords, lattice_params, with_params
 
@@ -357,15 +366,6 @@ def _run_relax(item: WorkItem, truth, init_lattice, init_frac) -> dict[str, np.n
         final_frac[b] = frac_coords(res.final_structure)
         final_loss[b] = res.energy[rows - 1]
         converged[b] = res.converged
-    # XRD similarity of the relaxed cells: how far CHGNet's answer is from the measured pattern.
-    final_sim = np.full(B, np.nan)
-    ok = ~failed
-    if ok.any():
-        sim = simulator_for(item.source, item.pattern)
-        target = torch.as_tensor(ground_truth_pattern(item.source, item.pattern))
-        with torch.no_grad():
-            pats = sim.pattern(torch.as_tensor(final_lattice[ok]), torch.as_tensor(final_frac[ok]))
-            final_sim[ok] = similarity("cosine", pats, target.to(pats.dtype)).cpu().numpy()
     return dict(
         loss=loss,
         lattice=lattice,
@@ -374,7 +374,6 @@ def _run_relax(item: WorkItem, truth, init_lattice, init_frac) -> dict[str, np.n
         final_lattice=final_lattice,
         final_frac=final_frac,
         final_loss=final_loss,
-        final_similarity=final_sim,
         converged=converged,
         failed=failed,
         reasons=reasons,
