@@ -61,16 +61,16 @@ def package_versions() -> dict[str, str]:
 
 def structure_infos(config: ExperimentConfig):
     """Ground truths (with their simulated patterns) of the campaign's structures."""
-    from xrdtui.engine.structures import crystal_family, frac_coords, lattice_params, resolve_structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from xrdtui.engine.structures import SYMPREC, crystal_family, frac_coords, lattice_params
     from xrdtui.store.records import StructureInfo
-    from xrdtui.sweep.tasks import ground_truth_pattern, simulator_for
+    from xrdtui.sweep.tasks import ground_truth_pattern, simulator_for, structure_for
 
     infos = []
     for source in config.structures:
-        _, s = resolve_structure(source)
-        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-        sga = SpacegroupAnalyzer(s, symprec=0.01)
+        s = structure_for(source)
+        sga = SpacegroupAnalyzer(s, symprec=SYMPREC)
         sim = simulator_for(source, config.pattern)
         infos.append(
             StructureInfo(

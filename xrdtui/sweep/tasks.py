@@ -145,7 +145,8 @@ def warm_worker(chgnet: bool) -> None:
         load_model()
 
 
-def _structure(source: str):
+def structure_for(source: str):
+    """The (cached) conventional-cell structure of a benchmark name or file."""
     if source not in _STRUCTURES:
         from xrdtui.engine.structures import resolve_structure
 
@@ -159,7 +160,7 @@ def simulator_for(source: str, pattern: dict[str, Any]):
     if key not in _SIMULATORS:
         from xrdtui.engine.simulator import PatternSettings, XRDSimulator
 
-        _SIMULATORS[key] = XRDSimulator(_structure(source), PatternSettings(**pattern))
+        _SIMULATORS[key] = XRDSimulator(structure_for(source), PatternSettings(**pattern))
     return _SIMULATORS[key]
 
 
@@ -171,7 +172,7 @@ def ground_truth_pattern(source: str, pattern: dict[str, Any]) -> np.ndarray:
 
         from xrdtui.engine.structures import frac_coords, lattice_params
 
-        s = _structure(source)
+        s = structure_for(source)
         with torch.no_grad():
             lat = torch.as_tensor(lattice_params(s), dtype=torch.float64)[None]
             frac = torch.as_tensor(frac_coords(s), dtype=torch.float64)[None]
@@ -218,7 +219,7 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
 
     t0 = time.perf_counter()
     info = item.info
-    truth = _structure(item.source)
+    truth = structure_for(item.source)
     batch = distort(truth, info.structure, info.noise, info.level, item.distortions, info.seed)
     start, stop = item.members
     init_lattice = np.asarray(batch.lattice[start:stop], dtype=np.float64)
