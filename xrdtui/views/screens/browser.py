@@ -78,14 +78,19 @@ def node_label(node: TreeNode, rates: dict) -> Text:
             text.append(f" ▶{c.running}", style="yellow")
     if c.failed:
         text.append(f" ✗{c.failed}", style="red")
+    match = node_match(node, rates)
+    if match is not None:
+        text.append(f"  {match[2]}")
+    return text
+
+
+def node_match(node: TreeNode, rates: dict) -> tuple[int, int, str] | None:
+    """(k, n, rate text) under a node: with its Jeffreys interval once computed, else the pooled k/n."""
     m = rates.get(node.key)
     if m is not None and m.n:
-        text.append(f"  {fmt_rate(m.rate, m.lo, m.hi)}")
-    else:
-        k, n = pooled(node)
-        if n:
-            text.append(f"  {fmt_rate(k / n)}")
-    return text
+        return m.k, m.n, fmt_rate(m.rate, m.lo, m.hi)
+    k, n = pooled(node)
+    return (k, n, fmt_rate(k / n)) if n else None
 
 
 def pooled(node: TreeNode) -> tuple[int, int]:
@@ -99,13 +104,9 @@ def node_info(node: TreeNode, rates: dict) -> str:
     c = node.counts()
     head = node.path or "campaign"
     parts = [f"{c.total} tasks: {c.done} done, {c.failed} failed, {c.running} running, {c.pending} pending"]
-    m = rates.get(node.key)
-    if m is not None and m.n:
-        parts.append(f"match {m.k}/{m.n} = {fmt_rate(m.rate, m.lo, m.hi)}")
-    else:
-        k, n = pooled(node)
-        if n:
-            parts.append(f"match {k}/{n} = {fmt_rate(k / n)}")
+    match = node_match(node, rates)
+    if match is not None:
+        parts.append(f"match {match[0]}/{match[1]} = {match[2]}")
     if node.is_leaf and node.rows:
         row = node.rows[0]
         if row.status == "done":
