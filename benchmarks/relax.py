@@ -164,18 +164,18 @@ def main() -> None:
         nonlocal warm_pool
         import tempfile
 
-        from xrdtui.sweep.executors import LocalExecutor
-        from xrdtui.sweep.tasks import warm_worker
+        from xrdtui.jobs.executors import LocalExecutor
+        from xrdtui.jobs.tasks import warm_worker
 
         if warm and warm_pool is None:
             warm_pool = LocalExecutor(2)
-            for f in [warm_pool.submit(warm_worker, True) for _ in range(2)]:
+            for f in [warm_pool.submit(warm_worker, ("chgnet",)) for _ in range(2)]:
                 f.result()
 
         from xrdtui.engine.structures import with_params as rebuild
         from xrdtui.store.reader import StoreReader
-        from xrdtui.sweep.config import parse_config
-        from xrdtui.sweep.runner import run_campaign
+        from xrdtui.jobs.config import parse_config
+        from xrdtui.jobs.campaign import run_campaign
 
         cfg = parse_config(
             f'name = "bench"\nseed = {args.seed}\nstructures = ["{args.structure}"]\ndistortions = {args.n}\n'

@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--sigma", type=float, default=0.05)
     ap.add_argument("--no-allocator-tuning", action="store_true",
-                    help="skip simulator.reduce_allocator_overhead() (glibc mallopt, process-wide)")
+                    help="skip jobs.executors.tune_allocator() (glibc mallopt, process-wide; sweep workers call it too)")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -109,10 +109,11 @@ def main() -> None:
     from xrdtui.engine.losses import get_loss
     from xrdtui.engine.noise import coord_noise, lattice_noise
     from xrdtui.engine.profile import dense_profile
-    from xrdtui.engine.simulator import PatternSettings, XRDSimulator, reduce_allocator_overhead
+    from xrdtui.engine.simulator import PatternSettings, XRDSimulator
+    from xrdtui.jobs.executors import tune_allocator
     from xrdtui.engine.structures import benchmark_structure, with_params
 
-    tuned = False if args.no_allocator_tuning else reduce_allocator_overhead()
+    tuned = False if args.no_allocator_tuning else tune_allocator()
     settings = PatternSettings()
     cosine = get_loss("cosine")
     x = settings.two_theta

@@ -32,8 +32,8 @@ def _rss_mb(who) -> float:
 
 
 def run_quick(workers: int, out: Path) -> dict:
-    from xrdtui.sweep.config import load_config
-    from xrdtui.sweep.runner import run_campaign
+    from xrdtui.jobs.config import load_config
+    from xrdtui.jobs.campaign import run_campaign
 
     cfg = load_config(ROOT / "examples" / "quick.toml")
     t0 = time.perf_counter()
@@ -43,14 +43,16 @@ def run_quick(workers: int, out: Path) -> dict:
 
 def run_paper_fraction(workers: int, fraction: float, out: Path, relax: bool = False) -> dict:
     """Every k-th XRD task (or, with ``relax``, every k-th CHGNet task) of examples/paper.toml."""
-    from xrdtui.sweep.config import RELAX_METHOD, load_config
-    from xrdtui.sweep.runner import run_campaign, structure_infos
-    from xrdtui.sweep.tasks import build_work
+    from xrdtui.jobs.campaign import run_campaign, structure_infos
+    from xrdtui.jobs.config import load_config
+    from xrdtui.jobs.tasks import build_work
+    from xrdtui.methods import is_kind
+    from xrdtui.vocab import MethodKind
 
     cfg = load_config(ROOT / "examples" / "paper.toml")
     infos = structure_infos(cfg)
     items = [it for it in build_work(cfg, {s.name: len(s.species) for s in infos})
-             if (it.info.method == RELAX_METHOD) == relax]
+             if is_kind(it.info.method, MethodKind.RELAXATION) == relax]
     stride = max(1, round(1 / fraction))
     chosen = {it.info.task_id for it in items[::stride]}
     t0 = time.perf_counter()
@@ -64,7 +66,7 @@ def run_paper_fraction(workers: int, fraction: float, out: Path, relax: bool = F
 
 def status_time(out: Path) -> tuple[float, float]:
     """Wall time of `xrdtui status` on a paper-size store (synthetic arrays, real layout) vs `python -c pass`."""
-    from xrdtui.sweep.config import load_config
+    from xrdtui.jobs.config import load_config
     from xrdtui.store.synthetic import run_fake
 
     cfg = load_config(ROOT / "examples" / "paper.toml")

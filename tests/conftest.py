@@ -42,8 +42,8 @@ def tiny_store(tmp_path_factory) -> Path:
     """Path of a finished store from a real sweep: 2 structures x 3 levels x (2 losses x 2 modes + CHGNet)."""
     import torch
 
-    from xrdtui.sweep.config import parse_config
-    from xrdtui.sweep.runner import run_campaign
+    from xrdtui.jobs.config import parse_config
+    from xrdtui.jobs.campaign import run_campaign
 
     torch.set_num_threads(1)
     path = tmp_path_factory.mktemp("stores") / "tiny.h5"

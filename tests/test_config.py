@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from xrdtui.errors import ConfigError
-from xrdtui.sweep.config import load_config, parse_config
+from xrdtui.jobs.config import load_config, parse_config
 
-PRESETS = Path(__file__).resolve().parents[1] / "xrdtui" / "sweep" / "presets"
+PRESETS = Path(__file__).resolve().parents[1] / "xrdtui" / "jobs" / "presets"
 
 GOOD = """
 name = "t"

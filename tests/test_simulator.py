@@ -10,7 +10,7 @@ from pymatgen.core import Lattice, Structure
 
 from xrdtui.engine.noise import coord_noise, lattice_noise
 from xrdtui.engine.profile import dense_profile
-from xrdtui.engine.simulator import PatternSettings, XRDSimulator, simulate_pattern
+from xrdtui.engine.simulator import PatternSettings, XRDSimulator, reference_pattern
 from xrdtui.engine.structures import BENCHMARK_NAMES, benchmark_structure, with_params
 from xrdtui.errors import InputError
 
@@ -125,7 +125,7 @@ def test_pattern_is_normalised_and_batch_independent(sims):
     np.testing.assert_allclose(sim.pattern(lattice, frac).numpy(), batch.numpy(), atol=2e-6)
     # one unbatched cell
     assert sim.pattern(lattice[0]).shape == (9000,)
-    np.testing.assert_allclose(simulate_pattern(benchmark_structure("Au2S")),
+    np.testing.assert_allclose(reference_pattern(benchmark_structure("Au2S")),
                                sim.pattern(sim.template_lattice).numpy(), atol=1e-6)
 
 

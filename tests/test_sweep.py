@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from xrdtui.store.reader import StoreReader
-from xrdtui.sweep.config import parse_config
-from xrdtui.sweep.runner import run_campaign
+from xrdtui.jobs.config import parse_config
+from xrdtui.jobs.campaign import run_campaign
 
 SMALL = """
 name = "small"
@@ -227,7 +227,7 @@ def test_no_terminal_prints_the_headless_commands(tmp_path):
 
 def test_chgnet_task_split_across_workers_merges_to_the_whole():
     """A CHGNet task runs as member slices on several workers; the merged result is the whole task's."""
-    from xrdtui.sweep.tasks import build_work, merge_results, run_task, split_work
+    from xrdtui.jobs.tasks import build_work, merge_results, run_task, split_work
 
     cfg = parse_config(SMALL.replace('["U2Ti", "ErPt3"]', '["ErPt3"]').replace("[0.02, 0.08]", "[0.05]")
                        .replace('["cosine", "entropy"]', '["chgnet"]') + "[chgnet]\nsteps = 8\n")

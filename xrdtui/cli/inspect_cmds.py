@@ -6,9 +6,7 @@ They import the store reader (h5py + numpy) and nothing heavier, so they answer 
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -16,33 +14,16 @@ from typing import Optional
 import typer
 
 from xrdtui.cli.main import app
-from xrdtui.cli.render import console, fmt_duration, fmt_rate, fmt_time
+from xrdtui.cli.render import compare_table, console, fmt_duration, fmt_rate, fmt_time, print_json
 from xrdtui.errors import StoreError
+from xrdtui.vocab import PARAM_NAMES
 
-LATTICE_NAMES = ("a", "b", "c", "alpha", "beta", "gamma")
 
 
 def _open(path: Path):
     from xrdtui.store.reader import StoreReader
 
     return StoreReader.open(path)
-
-
-def _clean(value):
-    """JSON-safe values: NaN/inf -> None, numpy scalars -> Python."""
-    if hasattr(value, "item") and not hasattr(value, "__len__"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(_clean(data), indent=2) + "\n")
 
 
 def _store_files(folder: Path) -> list[Path]:
@@ -58,14 +39,6 @@ def _progress_dict(prog) -> dict:
     }
 
 
-def _state(prog) -> str:
-    if prog.finished:
-        return "finished"
-    if prog.live:
-        return "running"
-    return "stopped" if prog.done + prog.failed < prog.total else "complete"
-
-
 @app.command("ls")
 def ls_cmd(
     store: Path = typer.Argument(Path("store"), help="A store file, or a folder of stores."),
@@ -79,11 +52,11 @@ def ls_cmd(
                 with _open(path) as r:
                     info, prog = r.info, r.progress()
                 rows.append({"path": str(path), "name": info.name, "kind": info.kind, "created": info.created,
-                             "state": _state(prog), **_progress_dict(prog)})
+                             "state": str(prog.state), **_progress_dict(prog)})
             except StoreError as exc:
                 rows.append({"path": str(path), "error": str(exc)})
         if as_json:
-            return _print_json(rows)
+            return print_json(rows)
         from rich.table import Table
 
         table = Table(title=f"stores in {store}", title_justify="left", header_style="bold")
@@ -104,7 +77,7 @@ def ls_cmd(
         tasks = r.tasks()
         landscapes = r.landscapes()
     if as_json:
-        return _print_json({"tasks": [t.__dict__ for t in tasks], "landscapes": landscapes})
+        return print_json({"tasks": [t.__dict__ for t in tasks], "landscapes": landscapes})
     from rich.table import Table
 
     table = Table(title=str(store), title_justify="left", header_style="bold")
@@ -134,11 +107,11 @@ def status(
             r.refresh()
             prog = r.progress()
             if as_json:
-                _print_json({"path": str(store), "name": r.info.name, "state": _state(prog), **_progress_dict(prog)})
+                print_json({"path": str(store), "name": r.info.name, "state": str(prog.state), **_progress_dict(prog)})
             else:
                 pct = 100.0 * (prog.done + prog.failed) / prog.total if prog.total else 100.0
                 console.print(
-                    f"{r.info.name}: [bold]{_state(prog)}[/bold]  {prog.done}/{prog.total} done ({pct:.0f}%), "
+                    f"{r.info.name}: [bold]{prog.state}[/bold]  {prog.done}/{prog.total} done ({pct:.0f}%), "
                     f"{prog.failed} failed, {prog.running} running, {prog.pending} pending; "
                     f"{prog.tasks_per_minute:.1f} tasks/min, ETA {fmt_duration(prog.eta_s)}; "
                     f"last update {fmt_time(prog.last_update)}"
@@ -171,7 +144,7 @@ def show(
         if not chosen:
             raise StoreError(f"no task or landscape '{path}' in {store} (see: xrdtui ls {store})")
         if as_json:
-            return _print_json([t.__dict__ for t in chosen])
+            return print_json([t.__dict__ for t in chosen])
         from rich.table import Table
 
         table = Table(title=f"{store}:{prefix or '/'}", title_justify="left", header_style="bold")
@@ -189,7 +162,7 @@ def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
         msg = {"task": row.task_id, "status": rec.status, "reason": rec.reason}
         if rec.partial_loss is not None:
             msg["steps_so_far"] = int(rec.partial_loss.shape[0])
-        return _print_json(msg) if as_json else console.print(
+        return print_json(msg) if as_json else console.print(
             f"{row.task_id}: {rec.status}" + (f" — {rec.reason}" if rec.reason else ""))
     truth = r.structures().get(rec.info.structure)
     if member is not None:
@@ -205,12 +178,12 @@ def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
             "loss": res.loss[: int(res.n_steps[member]) + 1, member].tolist(),
         }
         if as_json:
-            return _print_json(data)
+            return print_json(data)
         from rich.table import Table
 
         table = Table(title=f"{row.task_id} member {member}", title_justify="left", header_style="bold")
         table.add_column("")
-        for name in LATTICE_NAMES:
+        for name in PARAM_NAMES:
             table.add_column(name, justify="right")
         if truth is not None:
             table.add_row("ground truth", *_lattice_cells(truth.lattice))
@@ -228,7 +201,7 @@ def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
         for b in range(rec.info.n_members)
     ]
     if as_json:
-        return _print_json({"task": row.task_id, "k": res.k, "n": res.n, "lo": res.lo, "hi": res.hi,
+        return print_json({"task": row.task_id, "k": res.k, "n": res.n, "lo": res.lo, "hi": res.hi,
                             "wall_s": res.wall_s, "members": members})
     from rich.table import Table
 
@@ -246,7 +219,7 @@ def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
 def _show_landscape(rec, as_json: bool) -> None:
     minima = [m.__dict__ for m in rec.minima]
     if as_json:
-        return _print_json({"key": rec.key, "objective": rec.objective, "p1": rec.p1, "p2": rec.p2,
+        return print_json({"key": rec.key, "objective": rec.objective, "p1": rec.p1, "p2": rec.p2,
                             "shape": list(rec.grid.shape), "minima": minima,
                             "paths": [{"mode": p.mode, "steps": len(p.points), "final_loss": p.final_loss} for p in rec.paths]})
     from rich.table import Table
@@ -262,57 +235,21 @@ def _show_landscape(rec, as_json: bool) -> None:
         console.print(f"path {p.mode}: {len(p.points)} points, final loss {p.final_loss:.5g}")
 
 
-def comparison(reader, loss: Optional[str] = None) -> tuple[list[str], list[dict]]:
-    """Figure 7a as a table: per (noise, level), the match rate of XRD descent with ``loss`` in each mode and
-    of CHGNet relaxation. Returns (column names, rows of {noise, level, column: MatchRow})."""
-    rows = reader.match_table(group_by=("noise", "level", "method", "mode"))
-    methods = sorted({r.key[2] for r in rows} - {"chgnet"})
-    if loss is None:
-        loss = "cosine" if "cosine" in methods else (methods[0] if methods else None)
-    elif loss not in methods:
-        raise StoreError(f"no '{loss}' runs in this store (losses: {', '.join(methods) or 'none'})")
-    mode_order = ("free", "free-from-projected-init", "projected")
-    modes = [m for m in mode_order if any(r.key[2] == loss and r.key[3] == m for r in rows)]
-    columns = [f"{loss} {m}" for m in modes] + (["chgnet"] if any(r.key[2] == "chgnet" for r in rows) else [])
-    table: dict[tuple, dict] = {}
-    for r in rows:
-        noise, level, method, mode = r.key
-        column = "chgnet" if method == "chgnet" else f"{method} {mode}" if method == loss else None
-        if column in columns:
-            table.setdefault((noise, level), {"noise": noise, "level": level})[column] = r
-    return columns, [table[k] for k in sorted(table)]
-
-
 @app.command()
 def compare(
     store: Path = typer.Argument(..., help="A store file."),
     loss: Optional[str] = typer.Option(None, "--loss", help="XRD loss to compare (default: cosine)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """XRD descent (free / projected) against CHGNet relaxation per noise type and level (paper Figure 7a)."""
+    """XRD descent (free / projected) against relaxation and baseline methods per noise type and level (paper Figure 7a)."""
+    from xrdtui.jobs.comparison import comparison
+
     with _open(store) as r:
-        columns, rows = comparison(r, loss)
+        cmp = comparison(r, loss)
     if as_json:
-        return _print_json([{k: ({"k": v.k, "n": v.n, "rate": v.rate, "lo": v.lo, "hi": v.hi}
-                                 if hasattr(v, "k") else v) for k, v in row.items()} for row in rows])
-    console.print(compare_table(None, None, columns=columns, rows=rows, title=f"{store}: match rate [95% Jeffreys interval]"))
-
-
-def compare_table(reader, loss: Optional[str], *, columns=None, rows=None, title: str = ""):
-    """The comparison as a rich Table (computed from ``reader`` unless columns/rows are given)."""
-    from rich.table import Table
-
-    if rows is None:
-        columns, rows = comparison(reader, loss)
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("noise")
-    table.add_column("level", justify="right")
-    for col in columns:
-        table.add_column(col, justify="right")
-    for row in rows:
-        cells = [fmt_rate(row[c].k, row[c].n, row[c].lo, row[c].hi) if c in row else "–" for c in columns]
-        table.add_row(row["noise"], f"{row['level']:g}", *cells)
-    return table
+        return print_json([{k: ({"k": v.k, "n": v.n, "rate": v.rate, "lo": v.lo, "hi": v.hi}
+                                 if hasattr(v, "k") else v) for k, v in row.items()} for row in cmp.rows])
+    console.print(compare_table(cmp, title=f"{store}: match rate [95% Jeffreys interval]"))
 
 
 @app.command()

@@ -9,10 +9,6 @@ can recompute patterns without the original file.
 
 from __future__ import annotations
 
-import math
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -21,51 +17,35 @@ import typer
 from xrdtui.cli.main import DEFAULT_STORE_DIR, app
 from xrdtui.cli.render import console, err_console
 from xrdtui.errors import ConfigError
+from xrdtui.jobs.landscapes import (
+    PATH_MODES,
+    check_objective,
+    compute_slice,
+    slice_requests,
+    slice_starts,
+)
+from xrdtui.methods import is_energy_objective as is_energy
+from xrdtui.vocab import PARAM_NAMES, param_index, param_name
 
-PARAM_NAMES = ("a", "b", "c", "alpha", "beta", "gamma")
-PATH_MODES = ("free", "free-from-projected-init", "projected")
-CHGNET = "chgnet"
-DEFAULT_START = (0.2, 0.8)  # default start: this fraction along each axis (inside the slice, off the diagonal)
 MAX_POINTS = 2001
 
 
-@dataclass(frozen=True)
-class SliceRequest:
-    """One slice to compute: parameter names, axis bounds (absolute, Å or degrees) and points per axis."""
-
-    p1: str
-    p2: str
-    bounds1: tuple[float, float]
-    bounds2: tuple[float, float]
-    points: tuple[int, int]
-
-
 # ------------------------------------------------------------------------------------ option parsing
-
-
-def parse_floats(text: str, n: int, what: str) -> tuple[float, ...]:
-    """``"lo,hi"`` -> floats; ConfigError naming ``what`` unless there are exactly ``n`` finite numbers."""
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"{what} must be {n} comma-separated numbers, got {text!r}") from None
-    if len(values) != n or not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"{what} must be {n} comma-separated finite numbers, got {text!r}")
-    return values
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:
     """``"a,c"`` -> [("a", "c")]; ``"all"`` -> the 15 pairs in (a, b, c, alpha, beta, gamma) order."""
     from itertools import combinations
 
-    aliases = {"α": "alpha", "β": "beta", "γ": "gamma"}
     if text.strip().lower() == "all":
         return list(combinations(PARAM_NAMES, 2))
-    names = [aliases.get(p.strip(), p.strip().lower()) for p in text.split(",")]
-    bad = [n for n in names if n not in PARAM_NAMES]
-    if bad:
-        raise ConfigError(f"unknown lattice parameter {bad[0]!r} in --params; choose two of {', '.join(PARAM_NAMES)} or 'all'")
+    names = []
+    for part in text.split(","):
+        try:
+            names.append(param_name(part))
+        except ConfigError:
+            raise ConfigError(f"unknown lattice parameter {part.strip()!r} in --params; choose two of "
+                              f"{', '.join(PARAM_NAMES)} or 'all'") from None
     if len(names) != 2 or names[0] == names[1]:
         raise ConfigError(f"--params needs two different lattice parameters (e.g. a,c) or 'all', got {text!r}")
     # Canonical order, so a,c and c,a are the same stored slice (the command swaps ranges and
@@ -77,9 +57,11 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 def given_in_reverse(text: str) -> bool:
     """True when --params names its pair against the canonical order (e.g. c,a): --range1/--range2
     and the start coordinates then refer to the stored slice's second and first axes."""
-    aliases = {"α": "alpha", "β": "beta", "γ": "gamma"}
-    names = [aliases.get(p.strip(), p.strip().lower()) for p in text.split(",")]
-    return len(names) == 2 and all(n in PARAM_NAMES for n in names) and PARAM_NAMES.index(names[0]) > PARAM_NAMES.index(names[1])
+    try:
+        first, second = (param_index(p) for p in text.split(","))
+    except (ConfigError, ValueError):
+        return False
+    return first > second
 
 
 def parse_points(text: str) -> tuple[int, int]:
@@ -93,167 +75,6 @@ def parse_points(text: str) -> tuple[int, int]:
     if len(values) != 2 or not all(2 <= v <= MAX_POINTS for v in values):
         raise ConfigError(f"--points must be N or N1,N2 with 2 <= N <= {MAX_POINTS}, got {text!r}")
     return values[0], values[1]
-
-
-def check_bounds(name: str, lo: float, hi: float) -> tuple[float, float]:
-    """Absolute range of one parameter: lo < hi, lengths positive, angles inside (0°, 180°)."""
-    unit = "Å" if name in PARAM_NAMES[:3] else "°"
-    if not hi > lo:
-        raise ConfigError(f"bad range for {name}: {lo:g}..{hi:g} {unit} (need lo < hi)")
-    if name in PARAM_NAMES[:3] and lo <= 0:
-        raise ConfigError(f"bad range for {name}: lengths must be positive, got {lo:g}..{hi:g} Å")
-    if name in PARAM_NAMES[3:] and not (0 < lo and hi < 180):
-        raise ConfigError(f"bad range for {name}: angles must lie inside 0..180°, got {lo:g}..{hi:g}°")
-    return lo, hi
-
-
-def slice_requests(pairs, truth, span: float, range1: Optional[str], range2: Optional[str],
-                   points: tuple[int, int]) -> list[SliceRequest]:
-    """Absolute bounds of every slice: ``truth * (1 ± span)`` unless ``--range1/--range2`` give them."""
-    if not (0 < span < 1):
-        raise ConfigError(f"--span is a relative half-width and must lie in (0, 1), got {span:g}")
-    if (range1 or range2) and len(pairs) > 1:
-        raise ConfigError("--range1/--range2 need one pair in --params (use --span with --params all)")
-    out = []
-    for p1, p2 in pairs:
-        bounds = []
-        for name, given in ((p1, range1), (p2, range2)):
-            t = float(truth[PARAM_NAMES.index(name)])
-            lo, hi = parse_floats(given, 2, f"the range of {name}") if given else (t * (1 - span), t * (1 + span))
-            bounds.append(check_bounds(name, lo, hi))
-        out.append(SliceRequest(p1, p2, bounds[0], bounds[1], points))
-    return out
-
-
-def slice_starts(req: SliceRequest, truth, starts_rel: list[str], starts_abs: list[str],
-                 reverse: bool = False) -> list[tuple[float, float]]:
-    """Descent starts in slice coordinates: relative factors of the truth (``--start``), absolute
-    values (``--start-at``), or by default the point 20 % along the first axis and 80 % along the
-    second. ``reverse``: the given values are in (p2, p1) order. Every start must lie inside the slice."""
-    t1, t2 = float(truth[PARAM_NAMES.index(req.p1)]), float(truth[PARAM_NAMES.index(req.p2)])
-    order = (lambda v: v[::-1]) if reverse else (lambda v: v)
-    starts = []
-    for text in starts_rel:
-        f1, f2 = order(parse_floats(text, 2, "--start"))
-        starts.append((t1 * f1, t2 * f2))
-    for text in starts_abs:
-        starts.append(order(parse_floats(text, 2, "--start-at")))
-    if not starts:
-        (lo1, hi1), (lo2, hi2) = req.bounds1, req.bounds2
-        starts.append((lo1 + DEFAULT_START[0] * (hi1 - lo1), lo2 + DEFAULT_START[1] * (hi2 - lo2)))
-    for s1, s2 in starts:
-        (lo1, hi1), (lo2, hi2) = req.bounds1, req.bounds2
-        eps1, eps2 = 1e-9 * (hi1 - lo1), 1e-9 * (hi2 - lo2)
-        if not (lo1 - eps1 <= s1 <= hi1 + eps1 and lo2 - eps2 <= s2 <= hi2 + eps2):
-            raise ConfigError(
-                f"start ({s1:.4g}, {s2:.4g}) lies outside the {req.p1}-{req.p2} slice "
-                f"[{lo1:.4g}, {hi1:.4g}] x [{lo2:.4g}, {hi2:.4g}]"
-            )
-    return starts
-
-
-def check_objective(objective: str) -> str:
-    if objective == CHGNET:
-        return objective
-    from xrdtui.engine.losses import get_loss
-
-    get_loss(objective)  # ConfigError naming the known losses
-    return objective
-
-
-# ------------------------------------------------------------------------------------------ compute
-
-
-def compute_slice(structure, name: str, req: SliceRequest, objective: str, *, n_minima: int, starts, steps: int,
-                  tied: bool, extra_attrs: dict, progress=None):
-    """The LandscapeRecord of one slice: grid, top ``n_minima`` minima with patterns, and descent paths from
-    ``starts`` (none when empty) in the three modes. ``progress(done_units)`` counts grid points,
-    then one unit per mode."""
-    import numpy as np
-
-    from xrdtui.engine.landscape import descent_paths, landscape_grid
-    from xrdtui.engine.optimize import OptimizerSettings
-    from xrdtui.engine.simulator import PatternSettings
-    from xrdtui.errors import InputError
-    from xrdtui.store.records import LandscapeMinimum, LandscapePath, LandscapeRecord
-
-    n_grid = req.points[0] * req.points[1]
-    kwargs = dict(bounds=(req.bounds1, req.bounds2), resolution=req.points, tied=tied, n_patterns=n_minima,
-                  progress=(lambda done, total: progress(done)) if progress else None)
-    t0 = time.perf_counter()
-    if objective == CHGNET:
-        from xrdtui.engine.relax import chgnet_energies
-
-        land = landscape_grid(structure, (req.p1, req.p2), "energy", energy_fn=chgnet_energies, chunk=64, **kwargs)
-    else:
-        land = landscape_grid(structure, (req.p1, req.p2), objective, chunk=1024, **kwargs)
-    grid_s = time.perf_counter() - t0
-    if not np.isfinite(land.values).any():
-        raise InputError(f"every cell of the {req.p1}-{req.p2} slice is invalid (degenerate cells); narrow the range")
-
-    top = land.minima[:n_minima]
-    minima = [LandscapeMinimum(r, m.index[0], m.index[1], float(m.coords[0]), float(m.coords[1]), float(m.value),
-                               float(m.depth)) for r, m in enumerate(top)]
-    two_theta = land.two_theta if land.two_theta is not None else PatternSettings().two_theta
-    patterns = land.minima_patterns[: len(top)] if land.minima_patterns is not None else np.zeros((0, len(two_theta)))
-
-    paths = []
-    t0 = time.perf_counter()
-    target = truth_pattern(structure, land.truth) if starts else None
-    for k, mode in enumerate(PATH_MODES if starts else ()):
-        with single_thread():
-            found = descent_paths(structure, (req.p1, req.p2), np.asarray(starts, dtype=np.float64), mode, objective,
-                                  optimizer=OptimizerSettings(max_steps=steps), target=target)
-        for start, p in zip(starts, found, strict=True):
-            paths.append(LandscapePath(mode=mode, points=p.points, start=np.asarray(start, dtype=np.float64),
-                                       final_loss=float(p.final_loss)))
-        if progress:
-            progress(n_grid + k + 1)
-    paths_s = time.perf_counter() - t0
-
-    unit = {n: ("Å" if n in PARAM_NAMES[:3] else "°") for n in PARAM_NAMES}
-    attrs = dict(extra_attrs)
-    attrs.update(
-        points1=req.points[0], points2=req.points[1], tied=bool(tied), family=land.family or "",
-        objective_unit="eV/atom" if objective == CHGNET else "dimensionless",
-        minima_found=len(land.minima), edge_minima=",".join(str(r) for r, m in enumerate(top) if m.on_edge),
-        path_steps=int(steps), path_others="fixed", grid_s=round(grid_s, 3), paths_s=round(paths_s, 3),
-    )
-    return LandscapeRecord(
-        structure=name, objective=objective, p1=req.p1, p2=req.p2, axis1=land.x, axis2=land.y,
-        unit1=unit[req.p1], unit2=unit[req.p2], grid=land.values.astype("float32"), truth=land.truth,
-        minima=minima, minima_patterns=np.asarray(patterns, dtype="float32"), two_theta=np.asarray(two_theta),
-        paths=paths, attrs=attrs,
-    )
-
-
-@contextmanager
-def single_thread():
-    """Run torch on one thread inside: a descent steps a batch of a few cells, too small to gain from
-    intra-op threads, and on a busy machine extra threads only contend (measured 7.6 s vs 43 s for
-    three U2Ti paths with two threads on a loaded 2-core machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def truth_pattern(structure, truth):
-    """The ground truth's pattern [M], the descent target. Computed under ``no_grad`` rather than
-    ``inference_mode``: tensors a simulator caches during an inference-mode call cannot take part in
-    the autograd of a later descent."""
-    import numpy as np
-    import torch
-
-    from xrdtui.engine.simulator import XRDSimulator
-
-    with torch.no_grad():
-        sim = XRDSimulator(structure, strain_margin=0.05)
-        return sim.pattern(torch.as_tensor(np.asarray(truth, dtype=np.float64)[None]), None)[0].float().numpy()
 
 
 def existing_keys(store: Path) -> set[str]:
@@ -301,8 +122,8 @@ def landscape_cmd(
         range1, range2 = range2, range1
     requests = slice_requests(pairs, truth, span, range1, range2, grid_points)
     if paths is None:
-        paths = objective != CHGNET
-    if paths and objective == CHGNET:
+        paths = not is_energy(objective)
+    if paths and is_energy(objective):
         raise ConfigError("descent paths follow an XRD loss; use --no-paths with --objective chgnet")
     if (start or start_at) and not paths:
         raise ConfigError("--start/--start-at place descent paths; drop them or use --paths")

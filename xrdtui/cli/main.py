@@ -34,6 +34,7 @@ xrdtui: no terminal attached, so the TUI was not started. Headless commands:
   xrdtui status STORE                                               progress of a live or finished sweep
   xrdtui ls STORE | xrdtui show STORE PATH                          browse a stored campaign
   xrdtui compare STORE                                              XRD descent vs CHGNet per noise level
+  xrdtui methods [--json]                                           the recovery methods an experiment can use
   xrdtui export STORE -o FILE.csv [--wide|--trajectories]           tidy CSV export
   xrdtui landscape STRUCTURE --params a,c -o STORE                  loss landscape slice
   xrdtui figure KIND STORE -o FILE.png                              publication figures
@@ -54,7 +55,7 @@ def _root(ctx: typer.Context) -> None:
     launch_app(DEFAULT_STORE_DIR)
 
 
-COMMAND_MODULES = ("run_cmds", "inspect_cmds", "tui_cmds", "landscape_cmds", "figure_cmds")
+COMMAND_MODULES = ("run_cmds", "inspect_cmds", "methods_cmds", "tui_cmds", "landscape_cmds", "figure_cmds")
 
 
 def _register_commands() -> None:

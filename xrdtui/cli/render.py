@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -9,6 +10,25 @@ from typing import Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
+
+def _clean(value):
+    """JSON-safe values: NaN/inf -> None, numpy scalars -> Python."""
+    if hasattr(value, "item") and not hasattr(value, "__len__"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def print_json(data) -> None:
+    """``data`` as indented JSON on standard output (NaN/inf as null)."""
+    sys.stdout.write(json.dumps(_clean(data), indent=2) + "\n")
+
+
 
 # Piped output (no terminal) gets wide lines instead of 80 columns, so task ids are never cut.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -49,4 +69,17 @@ def match_table_view(rows: Iterable, group_by: Sequence[str], title: str = "matc
         rate = "–" if row.n == 0 else f"{row.rate:.1%}"
         ci = "–" if row.n == 0 else f"[{row.lo:.2f}, {row.hi:.2f}]"
         table.add_row(*cells, f"{row.k}/{row.n}", rate, ci)
+    return table
+
+
+def compare_table(comparison, title: str = "") -> Table:
+    """A :class:`~xrdtui.jobs.comparison.Comparison` as a table: noise, level, one column per series."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("noise")
+    table.add_column("level", justify="right")
+    for col in comparison.columns:
+        table.add_column(col, justify="right")
+    for row in comparison.rows:
+        cells = [fmt_rate(row[c].k, row[c].n, row[c].lo, row[c].hi) if c in row else "–" for c in comparison.columns]
+        table.add_row(row["noise"], f"{row['level']:g}", *cells)
     return table

@@ -8,9 +8,9 @@ from typing import Optional
 import typer
 
 from xrdtui.cli.main import app
-from xrdtui.cli.render import console, err_console, match_table_view
+from xrdtui.cli.render import compare_table, console, err_console, match_table_view
 
-PRESETS_DIR = Path(__file__).resolve().parents[1] / "sweep" / "presets"
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "jobs" / "presets"
 
 
 def resolve_config_path(config: Optional[str]) -> Path:
@@ -42,12 +42,12 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a sweep: distort, recover by XRD gradient descent (and CHGNet), match, store everything."""
-    from xrdtui.sweep.config import load_config
+    from xrdtui.jobs.config import load_config
 
     cfg = load_config(resolve_config_path(config))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from xrdtui.sweep.runner import run_campaign
+    from xrdtui.jobs.campaign import run_campaign
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -104,10 +104,11 @@ def _summary(cfg, path: Path) -> None:
         rows = reader.match_table(group_by=("method", "mode", "noise", "level"))
         console.print(match_table_view(rows, ("method", "mode", "noise", "level"),
                                        title=f"{cfg.name}: match rate (95% Jeffreys interval)"))
-        if "chgnet" in cfg.methods and cfg.xrd_methods:
-            from xrdtui.cli.inspect_cmds import compare_table
+        others = [m for m in cfg.methods if m not in cfg.xrd_methods]
+        if others and cfg.xrd_methods:
+            from xrdtui.jobs.comparison import comparison
 
-            console.print(compare_table(reader, None, title="XRD descent vs CHGNet relaxation (paper Figure 7a)"))
+            console.print(compare_table(comparison(reader), title=f"XRD descent vs {', '.join(others)} (paper Figure 7a)"))
         prog = reader.progress()
         console.print(f"stored {prog.done}/{prog.total} tasks ({prog.failed} failed) in {path}")
         console.print(f"next: [bold]xrdtui open {path}[/bold] (TUI), [bold]xrdtui export {path} -o results.csv[/bold]")

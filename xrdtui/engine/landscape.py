@@ -27,20 +27,9 @@ import numpy as np
 import torch
 
 from xrdtui.errors import ConfigError, InputError
+from xrdtui.vocab import PARAM_NAMES, Mode, param_index
 
-PARAM_NAMES = ("a", "b", "c", "alpha", "beta", "gamma")
 ALL_PAIRS = tuple(itertools.combinations(PARAM_NAMES, 2))  # the 15 slices
-_ALIASES = {"α": "alpha", "β": "beta", "γ": "gamma"}
-
-
-def param_index(name: str | int) -> int:
-    """Index 0..5 of a lattice parameter given by name ("a", "alpha", "α", ...) or index."""
-    if isinstance(name, (int, np.integer)) and 0 <= int(name) < 6:
-        return int(name)
-    key = _ALIASES.get(str(name), str(name).lower())
-    if key not in PARAM_NAMES:
-        raise ConfigError(f"unknown lattice parameter {name!r}; choose from {', '.join(PARAM_NAMES)}")
-    return PARAM_NAMES.index(key)
 
 
 def _pair(pair) -> tuple[int, int]:
@@ -381,8 +370,7 @@ def landscape_grid(
         f, label = energy_objective(structure, energy_fn), "energy"
     elif isinstance(objective, str):
         if target is None:
-            with torch.no_grad():
-                target = sim.pattern(torch.as_tensor(truth[None]), None)[0].float().numpy()
+            target = sim.reference_pattern()
         f, label = loss_objective(sim, target, objective, chunk), objective
     elif callable(objective):
         f, label = objective, getattr(objective, "__name__", "custom")
@@ -473,7 +461,7 @@ def descent_paths(
 
     mask = np.zeros(6, dtype=bool)
     mask[[i, j]] = True
-    if mode != "free":
+    if mode != Mode.FREE:
         init = slice_projection(init, (i, j), family, truth)
         for group in tie_groups(family, truth):
             if i in group or j in group:
@@ -486,8 +474,7 @@ def descent_paths(
         room = np.concatenate([init, truth[None]]) * np.array([1.2, 1.2, 1.2, 1.0, 1.0, 1.0])
         sim = simulator_for_grid(structure, np.concatenate([init, room]), settings)
     if target is None:
-        with torch.no_grad():
-            target = sim.pattern(torch.as_tensor(truth[None]), None)[0].float().numpy()
+        target = sim.reference_pattern()
     traj = recover(sim, target, init, None, loss=loss, mode=mode, family=family, optimise=("lattice",),
                    settings=optimizer or OptimizerSettings(), lattice_mask=mask)
     paths = []

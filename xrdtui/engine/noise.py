@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xrdtui.errors import ConfigError
+from xrdtui.vocab import NOISE_TYPES, Noise
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
-
-NOISE_TYPES: tuple[str, ...] = ("lattice", "coords")
 
 
 @dataclass(frozen=True)
@@ -53,14 +52,14 @@ def distortion_rng(seed: int, structure_name: str, noise: str, level: float) -> 
     The level enters as the two 32-bit halves of its IEEE-754 float64 bits, so 0.1 and 0.1000001 differ.
     """
     seed = _check_seed(seed)
-    bits = int(np.float64(_check_level(level)).view(np.uint64))
+    bits = int(np.float64(check_level(level)).view(np.uint64))
     entropy = [seed, stable_int(structure_name), stable_int(noise), bits >> 32, bits & 0xFFFFFFFF]
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
 
 def sample_strain(sigma: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """S = I + U, U_ij ~ Uniform(-sigma, sigma): [n, 3, 3], dimensionless."""
-    sigma = _check_level(sigma)
+    sigma = check_level(sigma)
     n = _check_n(n)
     return np.eye(3) + rng.uniform(-sigma, sigma, size=(n, 3, 3))
 
@@ -93,7 +92,7 @@ def coord_noise(frac, sigma: float, n: int, rng: np.random.Generator) -> np.ndar
     frac = np.asarray(frac, dtype=np.float64)
     if frac.ndim != 2 or frac.shape[1] != 3:
         raise ConfigError(f"fractional coordinates must have shape (N, 3), got {frac.shape}")
-    sigma = _check_level(sigma)
+    sigma = check_level(sigma)
     n = _check_n(n)
     out = np.mod(frac[None] + rng.normal(0.0, sigma, size=(n, *frac.shape)), 1.0)
     return np.where(out >= 1.0, 0.0, out)  # float mod can round a tiny negative up to exactly 1.0
@@ -113,7 +112,7 @@ def distort(structure: Structure, name: str, noise: str, level: float, n: int, s
     n = _check_n(n)
     rng = distortion_rng(seed, name, noise, level)
     params, frac = lattice_params(structure), frac_coords(structure)
-    if noise == "lattice":
+    if noise == Noise.LATTICE:
         lattice = lattice_noise(params, level, n, rng)
         fracs = np.broadcast_to(frac, (n, *frac.shape)).copy()
     else:
@@ -122,7 +121,9 @@ def distort(structure: Structure, name: str, noise: str, level: float, n: int, s
     return Distortions(lattice=lattice, frac=fracs)
 
 
-def _check_level(level: float) -> float:
+def check_level(level: float) -> float:
+    """A noise level as a float; ConfigError unless it is a finite number in [0, 1) (the one home of this
+    rule: the experiment loader calls it too)."""
     try:
         value = float(level)
     except (TypeError, ValueError):

@@ -38,8 +38,9 @@ import numpy as np
 import torch
 
 from xrdtui.errors import ConfigError, InputError
+from xrdtui.vocab import DESCENT_MODES, Mode
 
-MODES = ("free", "projected", "free-from-projected-init")
+MODES = DESCENT_MODES
 METHODS = ("gd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine")
 OPTIMISE_CHOICES = ("lattice", "coords")
@@ -252,7 +253,7 @@ def recover(
     optimise = _check_optimise(optimise)
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode != "free" and not family:
+    if mode != Mode.FREE and not family:
         raise ConfigError(f"mode {mode!r} needs the crystal family to project onto")
     loss_fn = resolve_loss(loss)
     device = getattr(sim, "device", "cpu")
@@ -274,7 +275,7 @@ def recover(
     target_t = _as_tensor(target, torch.float32, device)
 
     project = None
-    if mode != "free":
+    if mode != Mode.FREE:
         from xrdtui.engine.projectors import project as _project
 
         def project(p):
@@ -335,7 +336,7 @@ def recover(
             with torch.set_grad_enabled(need_grad):
                 # In projected mode the loss is taken at P(theta): its gradient P^T grad L lies in the
                 # family's subspace, so per-coordinate rules (adam) move tied parameters together.
-                cell = project(lat_in) if mode == "projected" else lat_in
+                cell = project(lat_in) if mode == Mode.PROJECTED else lat_in
                 values = loss_fn(sim.pattern(cell, frac_in), target_t)
                 if need_grad:
                     use = torch.isfinite(values) & ~stopped
@@ -381,7 +382,7 @@ def recover(
             if lat_rule is not None:
                 g = torch.nan_to_num(lat_in.grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
                 new = lattice - lat_rule.step(torch.where(run[:, None], g, 0.0), factor)
-                if mode == "projected":
+                if mode == Mode.PROJECTED:
                     new = project(new).to(dtype)
                 lattice = torch.where(run[:, None], new, lattice)
             if frac_rule is not None:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 
 from xrdtui.errors import ConfigError
-
-FAMILIES: tuple[str, ...] = ("cubic", "hexagonal", "tetragonal", "orthorhombic", "monoclinic", "triclinic")
+from xrdtui.vocab import FAMILIES, Family
 
 
 def project(params: torch.Tensor, family: str) -> torch.Tensor:
@@ -26,19 +25,19 @@ def project(params: torch.Tensor, family: str) -> torch.Tensor:
     params = torch.as_tensor(params)
     if params.shape[-1:] != (6,):
         raise ValueError(f"lattice parameters must have shape [..., 6], got {tuple(params.shape)}")
-    if family == "triclinic":
+    if family == Family.TRICLINIC:
         return params.clone()
     a, b, c, alpha, beta, gamma = params.unbind(-1)
     right = torch.full_like(alpha, 90.0)
-    if family == "cubic":
+    if family == Family.CUBIC:
         mean = (a + b + c) / 3.0
         a = b = c = mean
         alpha = beta = gamma = right
-    elif family in ("hexagonal", "tetragonal"):
+    elif family in (Family.HEXAGONAL, Family.TETRAGONAL):
         a = b = (a + b) / 2.0
         alpha = beta = right
-        gamma = torch.full_like(gamma, 120.0) if family == "hexagonal" else right
-    elif family == "orthorhombic":
+        gamma = torch.full_like(gamma, 120.0) if family == Family.HEXAGONAL else right
+    elif family == Family.ORTHORHOMBIC:
         alpha = beta = gamma = right
     else:  # monoclinic, unique axis b
         alpha = gamma = right

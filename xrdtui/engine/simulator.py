@@ -99,11 +99,24 @@ class PatternSettings:
             raise ConfigError(f"eta must be in [0, 1], got {self.eta}")
 
 
+def _persistent():
+    """The autograd mode for tensors a simulator keeps between calls (tables, kernels, template data):
+    normal tensors (not inference tensors) without history, whatever mode the caller is in. A table built
+    inside a caller's ``torch.inference_mode()`` would otherwise break every later gradient through it."""
+    import contextlib
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode(False))
+    stack.enter_context(torch.no_grad())
+    return stack
+
+
 @lru_cache(maxsize=8)
 def _broadener(settings: PatternSettings, points_per_fwhm: float, pad_fwhm: float, dtype, device: str):
-    return WarpedBroadener(settings.two_theta, settings.U, settings.V, settings.W, settings.eta,
-                           settings.two_theta_cut, points_per_fwhm=points_per_fwhm, pad_fwhm=pad_fwhm,
-                           dtype=dtype, device=device)
+    with _persistent():
+            return WarpedBroadener(settings.two_theta, settings.U, settings.V, settings.W, settings.eta,
+                               settings.two_theta_cut, points_per_fwhm=points_per_fwhm, pad_fwhm=pad_fwhm,
+                               dtype=dtype, device=device)
 
 
 class XRDSimulator:
@@ -120,6 +133,10 @@ class XRDSimulator:
         settings.validate()
         if not (math.isfinite(strain_margin) and 0 <= strain_margin < 2):
             raise ConfigError(f"strain_margin must be in [0, 2), got {strain_margin}")
+        with _persistent():
+            self._build(structure, settings, strain_margin, device, profile_dtype, points_per_fwhm, pad_fwhm)
+
+    def _build(self, structure, settings, strain_margin, device, profile_dtype, points_per_fwhm, pad_fwhm):
         self.settings = settings
         self.strain_margin = float(strain_margin)
         self.device = torch.device(device)
@@ -271,16 +288,20 @@ class XRDSimulator:
     def _tables(self, dtype, template_coords: bool):
         key = (dtype, template_coords)
         if key not in self._cache:
-            cdt = self._cdtype
-            i = self._alive if template_coords else torch.arange(len(self.hkl), device=self.device)
-            tab = {"hh": self._hh[i].to(dtype), "hkl": (self._hkl[i] * (2.0 * math.pi)).to(cdt)}  # 2π·hkl
-            if template_coords:  # extinct reflections stay extinct for any lattice: dropped
-                tab["a_re"], tab["a_im"] = self._a_re[i].T.to(cdt), self._a_im[i].T.to(cdt)  # [E, R]
-            tab.update(ff=FormFactorTable(self.elements, cdt, self.device),
-                       occ=self._occ.to(cdt), occ_t=self._occ.T.contiguous().to(cdt),
-                       site_occ=self._occ.sum(0).to(cdt).view(-1, 1, 1))
-            self._cache[key] = tab
+            with _persistent():
+                self._cache[key] = self._build_tables(dtype, template_coords)
         return self._cache[key]
+
+    def _build_tables(self, dtype, template_coords: bool) -> dict:
+        cdt = self._cdtype
+        i = self._alive if template_coords else torch.arange(len(self.hkl), device=self.device)
+        tab = {"hh": self._hh[i].to(dtype), "hkl": (self._hkl[i] * (2.0 * math.pi)).to(cdt)}  # 2π·hkl
+        if template_coords:  # extinct reflections stay extinct for any lattice: dropped
+            tab["a_re"], tab["a_im"] = self._a_re[i].T.to(cdt), self._a_im[i].T.to(cdt)  # [E, R]
+        tab.update(ff=FormFactorTable(self.elements, cdt, self.device),
+                   occ=self._occ.to(cdt), occ_t=self._occ.T.contiguous().to(cdt),
+                   site_occ=self._occ.sum(0).to(cdt).view(-1, 1, 1))
+        return tab
 
     def peaks(self, lattice, frac=None, check: bool = True):
         """Unbroadened reflections (two_theta[B, R] in degrees, intensity[B, R]).
@@ -308,6 +329,16 @@ class XRDSimulator:
         if bool(bad.any()):
             out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
         return out[0] if single else out
+
+    def reference_pattern(self) -> np.ndarray:
+        """The template structure's own pattern [M] (float32 numpy, max 1) at its lattice and its
+        coordinates wrapped into [0, 1): the ground truth every recovery fits. The one home of that
+        computation (sweeps, landscapes, figures and reports call it)."""
+        frac = np.mod(self.template_frac.cpu().numpy(), 1.0)
+        frac = np.where(frac >= 1.0, 0.0, frac)  # float mod can round up to exactly 1.0
+        with torch.no_grad():
+            out = self.pattern(self.template_lattice[None], torch.as_tensor(frac, device=self.device)[None])[0]
+        return out.detach().cpu().numpy().astype(np.float32)
 
 
 def _lpw_table(settings: PatternSettings, n: int = 1 << 14) -> tuple[np.ndarray, float]:
@@ -431,29 +462,6 @@ def _enumerate_hkl(params: np.ndarray, g_max: float) -> np.ndarray:
     return hkl[sel][order]
 
 
-def reduce_allocator_overhead() -> bool:
-    """Opt-in, process-wide: keep freed large buffers in glibc's heap instead of returning them to the OS.
-
-    Each optimisation step allocates and frees several [B, 9000] float32 buffers (≈ 2 MB at B = 50);
-    glibc serves those with mmap/munmap, so every step pays page faults for them (measured 10-20 % of a
-    U2Ti step). Raising M_MMAP_THRESHOLD (32 MB) and M_TRIM_THRESHOLD (1 GB) keeps them mapped. Call it
-    once at worker start-up; returns False where glibc's mallopt is not available (nothing changed).
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    return bool(mallopt(m_mmap_threshold, 32 << 20) and mallopt(m_trim_threshold, 1 << 30)
-                and mallopt(m_top_pad, 64 << 20))
-
-
-def simulate_pattern(structure, settings: PatternSettings = PatternSettings()) -> np.ndarray:
-    """Max-normalised pattern [M] (float64 numpy) of one structure at its own lattice and coordinates."""
-    sim = XRDSimulator(structure, settings, strain_margin=0.0)
-    with torch.no_grad():
-        return sim.pattern(sim.template_lattice).double().cpu().numpy()
+def reference_pattern(structure, settings: PatternSettings = PatternSettings()) -> np.ndarray:
+    """:meth:`XRDSimulator.reference_pattern` of ``structure`` (a simulator without strain margin)."""
+    return XRDSimulator(structure, settings, strain_margin=0.0).reference_pattern()

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xrdtui.errors import InputError
+from xrdtui.vocab import FAMILIES, Family  # noqa: F401  (FAMILIES: part of this module's interface)
 
 if TYPE_CHECKING:  # pymatgen is imported lazily: the CLI start-up path may import this module
     from pymatgen.core import Structure
 
 SYMPREC = 0.01  # symmetry tolerance (Å) for every space-group analysis in the project
 
-FAMILIES = ("cubic", "hexagonal", "tetragonal", "orthorhombic", "monoclinic", "triclinic")
 
 _T = 1.0 / 3.0  # exact special positions of the hexagonal groups
 
@@ -135,10 +135,10 @@ def family_of_spacegroup(number: int) -> str:
     """Crystal family of an International Tables space-group number (trigonal -> hexagonal)."""
     if not 1 <= int(number) <= 230:
         raise InputError(f"space group number {number} is outside 1..230")
-    for upper, family in ((2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"),
-                          (142, "tetragonal"), (194, "hexagonal"), (230, "cubic")):
+    for upper, family in ((2, Family.TRICLINIC), (15, Family.MONOCLINIC), (74, Family.ORTHORHOMBIC),
+                          (142, Family.TETRAGONAL), (194, Family.HEXAGONAL), (230, Family.CUBIC)):
         if number <= upper:
-            return family
+            return str(family)
     raise AssertionError("unreachable")
 
 
@@ -149,7 +149,7 @@ def crystal_family(structure: Structure) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # spglib deprecation chatter
         system = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_crystal_system()
-    return "hexagonal" if system == "trigonal" else system
+    return str(Family.HEXAGONAL) if system == "trigonal" else system
 
 
 def canonical_name(name: str) -> str | None:

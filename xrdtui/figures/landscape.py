@@ -21,7 +21,9 @@ from xrdtui.figures.style import (
     param_symbol,
     styled,
 )
+from xrdtui.methods import is_energy_objective, method_info
 from xrdtui.store.records import LandscapeRecord
+from xrdtui.vocab import PARAM_NAMES
 
 LANDSCAPE_CMAP = "viridis"
 MINIMUM_COLOUR = "#ff3b30"
@@ -133,10 +135,9 @@ def add_colorbar(fig, cs, ax, objective: str, **kwargs):
 
 def truth_point(rec: LandscapeRecord) -> tuple[float, float] | None:
     """Ground-truth (p1, p2) from ``rec.truth`` (a, b, c, alpha, beta, gamma)."""
-    names = ("a", "b", "c", "alpha", "beta", "gamma")
-    if rec.p1 not in names or rec.p2 not in names or np.asarray(rec.truth).shape != (6,):
+    if rec.p1 not in PARAM_NAMES or rec.p2 not in PARAM_NAMES or np.asarray(rec.truth).shape != (6,):
         return None
-    return float(rec.truth[names.index(rec.p1)]), float(rec.truth[names.index(rec.p2)])
+    return float(rec.truth[PARAM_NAMES.index(rec.p1)]), float(rec.truth[PARAM_NAMES.index(rec.p2)])
 
 
 def slice_structure(rec: LandscapeRecord):
@@ -160,14 +161,10 @@ def truth_pattern(rec: LandscapeRecord) -> np.ndarray | None:
     structure = slice_structure(rec)
     if structure is None:
         return None
-    import torch
-
     from xrdtui.engine.simulator import XRDSimulator
 
     sim = XRDSimulator(structure, strain_margin=0.05)
-    with torch.inference_mode():
-        pattern = sim.pattern(torch.as_tensor(np.asarray(rec.truth, dtype=np.float64)[None]), None)[0].float().numpy()
-    return np.interp(np.asarray(rec.two_theta, dtype=np.float64), sim.two_theta, pattern)
+    return np.interp(np.asarray(rec.two_theta, dtype=np.float64), sim.two_theta, sim.reference_pattern())
 
 
 def pattern_xlim(two_theta, patterns, floor: float = 2e-3, pad: float = 3.0) -> tuple[float, float]:
@@ -182,8 +179,9 @@ def pattern_xlim(two_theta, patterns, floor: float = 2e-3, pad: float = 3.0) -> 
 
 def minimum_label(rec: LandscapeRecord, m) -> str:
     s1, s2 = param_symbol(rec.p1), param_symbol(rec.p2)
-    what = "energy" if rec.objective == "chgnet" else "loss"
-    unit = " eV/atom" if rec.objective == "chgnet" else ""
+    energy = is_energy_objective(rec.objective)
+    what = "energy" if energy else "loss"
+    unit = f" {method_info(rec.objective).unit}" if energy else ""
     return f"#{m.rank + 1}: {s1} = {m.p1:.3f} {rec.unit1}, {s2} = {m.p2:.3f} {rec.unit2};  {what} {m.value:.4g}{unit}"
 
 
@@ -222,7 +220,7 @@ def landscape_figure(reader, key: str | None = None, n_minima: int = 3):
     XRD patterns of the top ``n_minima`` minima under the ground truth's."""
     keys = pick_keys(reader, key)
     if key is None:  # energy slices have their own figure: prefer an XRD-loss slice by default
-        keys = [k for k in keys if k.split("/")[1] != "chgnet"] or keys
+        keys = [k for k in keys if not is_energy_objective(k.split("/")[1])] or keys
     rec = reader.landscape(keys[0])
     if not rec.minima:
         raise StoreError(f"landscape {rec.key} has no minima stored")
@@ -230,7 +228,7 @@ def landscape_figure(reader, key: str | None = None, n_minima: int = 3):
         fig = new_figure(11.0, 4.4)
         fig.get_layout_engine().set(wspace=0.08)
         left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.2]})
-        cs = draw_landscape(left, rec, minima=n_minima, robust=rec.objective == "chgnet")
+        cs = draw_landscape(left, rec, minima=n_minima, robust=is_energy_objective(rec.objective))
         add_colorbar(fig, cs, left, rec.objective, shrink=0.9)
         left.set_title(f"{rec.structure}: {rec.objective} landscape, {param_symbol(rec.p1)}–{param_symbol(rec.p2)} slice")
         left.legend(loc="upper right", framealpha=0.8)

@@ -8,20 +8,15 @@ import numpy as np
 
 from xrdtui.errors import StoreError
 from xrdtui.figures.style import method_colour, mode_rank, mode_style, new_figure, styled
+from xrdtui.methods import is_kind, method_info, method_rank
+from xrdtui.vocab import NOISE_TYPES, MethodKind, Noise
 
-NOISE_ORDER = ("lattice", "coords")
-NOISE_TITLES = {"lattice": "lattice noise", "coords": "coordinate noise"}
+NOISE_ORDER = NOISE_TYPES
+NOISE_TITLES = {Noise.LATTICE: "lattice noise", Noise.COORDS: "coordinate noise"}
 NOISE_AXES = {
-    "lattice": "lattice strain level σ (relative, dimensionless)",
-    "coords": "coordinate noise σ (fractional units)",
+    Noise.LATTICE: "lattice strain level σ (relative, dimensionless)",
+    Noise.COORDS: "coordinate noise σ (fractional units)",
 }
-METHOD_ORDER = ("cosine", "mse", "entropy")
-
-
-def _method_rank(method: str) -> tuple[int, str]:
-    if method in METHOD_ORDER:
-        return METHOD_ORDER.index(method), method
-    return (len(METHOD_ORDER) + 1 if method == "chgnet" else len(METHOD_ORDER)), method
 
 
 def match_rows(reader, structure: str | None = None) -> dict:
@@ -66,7 +61,7 @@ def match_rate_figure(reader, structure: str | None = None):
         fig = new_figure(4.6 * len(noises) + 0.4, 4.2)
         axes = fig.subplots(1, len(noises), squeeze=False)[0]
         for ax, noise in zip(axes, noises, strict=True):
-            series = sorted(data[noise], key=lambda mm: (_method_rank(mm[0]), mode_rank(mm[1])))
+            series = sorted(data[noise], key=lambda mm: (method_rank(mm[0]), mode_rank(mm[1])))
             levels = [p[0] for s in series for p in data[noise][s]]
             gap = _level_gap(levels)
             step = 0.35 * gap / len(series)  # neighbouring series side by side, error bars apart
@@ -75,7 +70,7 @@ def match_rate_figure(reader, structure: str | None = None):
                 level, rate, lo, hi = pts.T
                 ls, marker = mode_style(mode)
                 x = level + (i - (len(series) - 1) / 2) * step
-                ax.errorbar(x, rate, yerr=[rate - lo, hi - rate], color=method_colour(method, methods), ls=ls,
+                ax.errorbar(x, rate, yerr=[rate - lo, hi - rate], color=method_colour(method), ls=ls,
                             marker=marker, ms=5, lw=1.3, capsize=3, elinewidth=0.9, label=f"{method} · {mode}")
             ax.set_title(NOISE_TITLES.get(noise, noise))
             ax.set_xlabel(NOISE_AXES.get(noise, f"{noise} noise level σ"))
@@ -92,7 +87,8 @@ def match_rate_figure(reader, structure: str | None = None):
                     labels.append(lab)
         fig.legend(handles, labels, loc="outside right center", title="method · mode", fontsize=8)
         scope = structure if structure is not None else f"pooled over {n_structures} structure{'s' * (n_structures > 1)}"
-        what = "XRD gradient descent vs CHGNet relaxation" if "chgnet" in methods else "XRD gradient descent"
+        relaxations = [method_info(m).display for m in methods if is_kind(m, MethodKind.RELAXATION)]
+        what = "XRD gradient descent" + (f" vs {', '.join(relaxations)} relaxation" if relaxations else "")
         fig.suptitle(f"Match rate vs noise level: {what}\n{scope}; StructureMatcher ltol 0.1, stol 0.2, angle 5°",
                      fontsize=10)
     return fig

@@ -10,7 +10,6 @@ import numpy as np
 from xrdtui.errors import ConfigError, StoreError
 from xrdtui.figures.landscape import stack_patterns
 from xrdtui.figures.style import (
-    PARAM_NAMES,
     TRUTH_COLOUR,
     mode_colour,
     mode_rank,
@@ -18,6 +17,8 @@ from xrdtui.figures.style import (
     param_symbol,
     styled,
 )
+from xrdtui.methods import method_info
+from xrdtui.vocab import PARAM_NAMES, MethodKind, Noise
 
 DISTORTED_COLOUR = "#888888"
 
@@ -70,15 +71,22 @@ def _structure(info):
 
 
 def campaign_pattern_settings(reader):
-    """The campaign's PatternSettings (its stored TOML's [pattern] table), defaults when unreadable."""
+    """The campaign's PatternSettings as stored with it (``conventions["pattern"]``); a store written
+    before conventions were recorded gives its TOML's [pattern] table (defaults for keys it leaves out)."""
+    import tomllib
+
     from xrdtui.engine.simulator import PatternSettings
 
+    stored = reader.info.conventions.get("pattern")
+    if stored is None:
+        try:
+            stored = tomllib.loads(reader.info.config_text).get("pattern", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise StoreError(f"{reader.path.name}: cannot tell its pattern settings ({exc})") from None
     try:
-        from xrdtui.sweep.config import parse_config
-
-        return PatternSettings(**parse_config(reader.info.config_text).pattern)
-    except Exception:  # an old or foreign config: the figure still draws with the defaults
-        return PatternSettings()
+        return PatternSettings(**stored)
+    except TypeError as exc:
+        raise StoreError(f"{reader.path.name}: unknown pattern settings {stored!r} ({exc})") from None
 
 
 def simulate(info, lattices: np.ndarray, fracs: np.ndarray, settings=None) -> tuple[np.ndarray, np.ndarray]:
@@ -118,14 +126,15 @@ def member_figure(reader, task: str, member: int = 0):
     for rec in records:
         r = rec.result
         verdict = (f"matched, rms {r.rms[k]:.3f}" if r.matched[k] else "not matched") + ("; failed" if r.failed[k] else "")
-        label = "CHGNet relaxation" if rec.info.mode == "relax" else f"{rec.info.mode} GD"
+        method = method_info(rec.info.method)
+        label = f"{method.display} {method.kind}" if method.kind != MethodKind.DESCENT else f"{rec.info.mode} GD"
         rows.append((label, mode_colour(rec.info.mode), r.final_lattice[k], r.final_frac[k], verdict))
     lattices = np.stack([np.asarray(r[2], dtype=np.float64) for r in rows])
     fracs = np.stack([np.asarray(r[3], dtype=np.float64) for r in rows])
     settings = campaign_pattern_settings(reader)
     patterns, two_theta = simulate(info, lattices, fracs, settings)
 
-    coords = first.info.noise == "coords"
+    coords = first.info.noise == Noise.COORDS
     with styled():
         fig = new_figure(16.0 if coords else 12.0, 4.8)
         if coords:  # coordinate noise: the site displacements tell more than the (unchanged) cell

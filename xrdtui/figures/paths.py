@@ -12,6 +12,8 @@ import numpy as np
 
 from xrdtui.figures.landscape import add_colorbar, draw_landscape, pick_keys
 from xrdtui.figures.style import mode_colour, mode_rank, new_figure, param_symbol, styled
+from xrdtui.methods import is_energy_objective
+from xrdtui.vocab import Family, Mode
 
 MAX_ROWS = 5
 
@@ -47,11 +49,11 @@ def paths_figure(reader, key: str | None = None):
                     ax.set_visible(False)
                     continue
                 mode = modes[col]
-                cs = draw_landscape(ax, rec, minima=0, labels=True, robust=rec.objective == "chgnet")
+                cs = draw_landscape(ax, rec, minima=0, labels=True, robust=is_energy_objective(rec.objective))
                 mine = [p for p in rec.paths if p.mode == mode]
                 draw_paths(ax, mine, mode_colour(mode))
                 finals = ", ".join(f"{p.final_loss:.3g}" for p in mine)
-                tied = " (tied)" if mode != "free" and rec.attrs.get("family") not in (None, "", "triclinic") else ""
+                tied = " (tied)" if mode != Mode.FREE and rec.attrs.get("family") not in (None, "", Family.TRICLINIC) else ""
                 ax.set_title(f"{mode}{tied}\nfinal {rec.objective} loss {finals}", fontsize=9)
                 if col > 0:
                     ax.set_ylabel("")

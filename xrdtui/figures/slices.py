@@ -8,7 +8,9 @@ import numpy as np
 
 from xrdtui.errors import StoreError
 from xrdtui.figures.landscape import add_colorbar, draw_landscape, grid_limits, pick_keys
-from xrdtui.figures.style import PARAM_NAMES, new_figure, param_label, param_symbol, styled
+from xrdtui.figures.style import new_figure, param_label, param_symbol, styled
+from xrdtui.methods import is_energy_objective
+from xrdtui.vocab import PARAM_NAMES
 
 
 def slice_cell(p1: str, p2: str) -> tuple[int, int] | None:
@@ -30,7 +32,7 @@ def slices_figure(reader, key: str | None = None):
     placed = {slice_cell(r.p1, r.p2): r for r in records if slice_cell(r.p1, r.p2) is not None}
     if not placed:
         raise StoreError(f"no lattice-parameter slices of {structure}/{objective} in {reader.path.name}")
-    robust = objective == "chgnet"
+    robust = is_energy_objective(objective)
     lims = [grid_limits(r, robust) for r in placed.values()]
     limits = (min(lo for lo, _ in lims), max(hi for _, hi in lims))
     with styled():

@@ -12,36 +12,25 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from xrdtui.errors import ConfigError
+from xrdtui.methods import method_info
+from xrdtui.vocab import MODE_ORDER, PARAM_SYMBOLS, PARAM_UNITS, Mode
 
 FORMATS = (".png", ".svg", ".pdf")
 DPI = 160
 
-PARAM_NAMES = ("a", "b", "c", "alpha", "beta", "gamma")
-PARAM_SYMBOLS = {"a": "a", "b": "b", "c": "c", "alpha": "α", "beta": "β", "gamma": "γ"}
-LENGTHS = ("a", "b", "c")
-
-# One colour per method (loss or CHGNet), one line style / marker per mode: a series is readable in
+# One colour per method (from the registry), one line style / marker per mode: a series is readable in
 # grey-scale print too.
-METHOD_COLOURS = {"cosine": "#1f77b4", "mse": "#d95f02", "entropy": "#1b9e77", "chgnet": "#444444"}
-EXTRA_COLOURS = ("#7570b3", "#e7298a", "#66a61e", "#e6ab02")
 MODE_STYLES = {
-    "free": ("-", "o"),
-    "free-from-projected-init": (":", "^"),
-    "projected": ("--", "s"),
-    "relax": ("-", "D"),
+    Mode.FREE: ("-", "o"),
+    Mode.FREE_FROM_PROJECTED_INIT: (":", "^"),
+    Mode.PROJECTED: ("--", "s"),
+    Mode.RELAX: ("-", "D"),
+    Mode.START: ("-", "x"),
 }
-MODE_ORDER = ("free", "free-from-projected-init", "projected", "relax")
 # Paths and member panels: one colour per mode.
-MODE_COLOURS = {"free": "#d62728", "free-from-projected-init": "#ff7f0e", "projected": "#1f77b4", "relax": "#444444"}
+MODE_COLOURS = {Mode.FREE: "#d62728", Mode.FREE_FROM_PROJECTED_INIT: "#ff7f0e", Mode.PROJECTED: "#1f77b4",
+                Mode.RELAX: "#444444", Mode.START: "#888888"}
 TRUTH_COLOUR = "black"
-
-OBJECTIVE_LABELS = {
-    "cosine": "cosine loss  −cos(pattern, truth)",
-    "mse": "MSE loss",
-    "entropy": "entropy loss  −(spectral-entropy similarity)",
-    "chgnet": "CHGNet energy (eV/atom)",
-    "energy": "energy (eV/atom)",
-}
 
 RC = {
     "font.size": 9,
@@ -71,24 +60,18 @@ def param_symbol(name: str) -> str:
     return PARAM_SYMBOLS.get(name, name)
 
 
-def param_unit(name: str) -> str:
-    return "Å" if name in LENGTHS else "°"
-
-
 def param_label(name: str, unit: str | None = None) -> str:
     """Axis label of a lattice parameter with its unit, e.g. ``a (Å)``, ``β (°)``."""
-    return f"{param_symbol(name)} ({unit or param_unit(name)})"
+    return f"{param_symbol(name)} ({unit or PARAM_UNITS.get(name, '')})"
 
 
 def objective_label(objective: str) -> str:
-    return OBJECTIVE_LABELS.get(objective, f"{objective} loss")
+    """Colour-bar label of a landscape objective, from the registry (the method's objective, with unit)."""
+    return method_info(objective).objective_axis
 
 
-def method_colour(method: str, others: list[str] | None = None) -> str:
-    if method in METHOD_COLOURS:
-        return METHOD_COLOURS[method]
-    unknown = sorted(set(others or [method]) - set(METHOD_COLOURS))
-    return EXTRA_COLOURS[unknown.index(method) % len(EXTRA_COLOURS)] if method in unknown else EXTRA_COLOURS[0]
+def method_colour(method: str) -> str:
+    return method_info(method).colour
 
 
 def mode_style(mode: str) -> tuple[str, str]:

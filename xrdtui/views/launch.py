@@ -1,20 +1,8 @@
-"""Start the TUI, and start sweeps from it as detached processes.
-
-``launch_app`` is what ``xrdtui`` (no arguments), ``xrdtui open`` and ``xrdtui watch`` call. A sweep
-started from the app runs as ``python -m xrdtui run CONFIG --store FILE`` in its own session
-(``start_new_session=True``) with its output in ``FILE.log`` next to the store, so closing the app or
-losing the SSH connection does not stop it; reopening the app finds it again by its heartbeat.
-"""
+"""Start the TUI: what ``xrdtui`` (no arguments), ``xrdtui open`` and ``xrdtui watch`` call."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-
-from xrdtui.errors import ConfigError
 
 
 def launch_app(target: Path, *, watch: bool = False) -> None:
@@ -23,50 +11,3 @@ def launch_app(target: Path, *, watch: bool = False) -> None:
     from xrdtui.views.app import XrdtuiApp
 
     XrdtuiApp(Path(target), watch=watch).run()
-
-
-@dataclass(frozen=True)
-class SweepProcess:
-    """A sweep started from the app: its process id, store file and log file."""
-
-    pid: int
-    store: Path
-    log: Path
-    command: tuple[str, ...]
-
-
-def sweep_command(config: str, store: Path, resume: bool = False) -> list[str]:
-    """The command line of a detached sweep."""
-    cmd = [sys.executable, "-m", "xrdtui", "run", config, "--store", str(store)]
-    if resume:
-        cmd.append("--resume")
-    return cmd
-
-
-def start_sweep(config: str, store: Path, *, resume: bool = False, cwd: Path | None = None) -> SweepProcess:
-    """Start ``xrdtui run`` detached from this process (own session, stdin closed, output to
-    ``<store>.log``); ConfigError when the store folder cannot be made or the process cannot start."""
-    config = config.strip()
-    if not config:
-        raise ConfigError("give a configuration: a TOML file or a preset name (quick, paper)")
-    store = Path(store)
-    try:
-        store.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {store.parent}: {exc.strerror or exc}") from None
-    log = store.with_suffix(".log")
-    cmd = sweep_command(config, store, resume)
-    try:
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=str(cwd) if cwd else None,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-    except OSError as exc:
-        raise ConfigError(f"cannot start the sweep: {exc.strerror or exc}") from None
-    return SweepProcess(proc.pid, store, log, tuple(cmd))

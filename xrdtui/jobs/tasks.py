@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from xrdtui.errors import InputError
+from xrdtui.jobs.config import ExperimentConfig, build_settings, members_per_task
+from xrdtui.methods import get_method
+from xrdtui.methods.batch import Batch, Outcome
 from xrdtui.store.records import TaskInfo, TaskResult
-from xrdtui.sweep.config import RELAX_METHOD, RELAX_MODE, ExperimentConfig
 
 PREVIEW_STRIDE = 10  # 0.01° simulator bins -> 0.1° previews stored for the TUI overlays
 LIVE_EVERY = 10  # steps between live loss messages from a worker
@@ -30,27 +32,31 @@ MAX_REASON = 120
 
 @dataclass(frozen=True)
 class WorkItem:
-    """Everything a worker needs for one task (small and picklable)."""
+    """Everything a worker needs for one task (small and picklable): the task, its structure, the size of
+    the seeded distortion batch its members come from, and the experiment's settings tables."""
 
     info: TaskInfo
     source: str  # benchmark name or structure file path
     distortions: int  # size of the seeded distortion batch the members are taken from
-    pattern: dict[str, Any] = field(default_factory=dict)
-    optimizer: dict[str, Any] = field(default_factory=dict)
-    chgnet: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     part: tuple[int, int] | None = None  # members [start, stop) when a task is split across workers
 
     @property
     def members(self) -> tuple[int, int]:
         return self.part or (0, self.info.n_members)
 
+    @property
+    def pattern(self) -> dict[str, Any]:
+        return dict(self.tables.get("pattern", {}))
+
 
 def split_work(item: WorkItem, parts: int) -> list[WorkItem]:
-    """CHGNet tasks split into member slices so several workers share one (structure, level) cell; XRD
-    tasks stay whole (their members are one vectorised batch). Results are joined by ``merge_results``."""
+    """Tasks of a splittable method (CHGNet) become member slices so several workers share one
+    (structure, level) cell; the others stay whole (an XRD batch is one vectorised computation).
+    Results are joined by ``merge_results``."""
     n = item.info.n_members
     parts = min(parts, n)
-    if item.info.method != RELAX_METHOD or parts < 2:
+    if not get_method(item.info.method).splittable or parts < 2:
         return [item]
     bounds = np.linspace(0, n, parts + 1).round().astype(int)
     return [replace(item, part=(int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -89,60 +95,54 @@ def structure_label(source: str) -> str:
 
 
 def build_work(config: ExperimentConfig, n_sites: dict[str, int]) -> list[WorkItem]:
-    """All tasks of ``config`` in a deterministic order. ``n_sites`` maps structure label -> N."""
-    from xrdtui.engine.optimize import OptimizerSettings
-    from xrdtui.engine.relax import RelaxSettings
+    """All tasks of ``config`` in a deterministic order. ``n_sites`` maps structure label -> N.
 
-    xrd_steps = OptimizerSettings(**config.optimizer).max_steps
-    relax_steps = RelaxSettings(**_relax_kwargs(config.chgnet)).steps
-    relax_members = config.chgnet.get("members", config.distortions)
+    Each method says which modes it runs in, how many trajectory rows its settings make, how many of the
+    distortions it judges and whether it moves coordinates (``xrdtui.methods``)."""
+    settings = build_settings(config.tables)
     items = []
     for source in config.structures:
         label = structure_label(source)
         for noise, levels in config.noise.items():
             for level in levels:
-                for method in config.methods:
-                    is_relax = method == RELAX_METHOD
-                    for mode in (RELAX_MODE,) if is_relax else config.modes:
+                for name in config.methods:
+                    method = get_method(name)
+                    for mode in method.task_modes(config.modes):
                         info = TaskInfo.build(
                             label,
                             noise,
                             level,
-                            method,
+                            name,
                             mode,
-                            n_members=relax_members if is_relax else config.distortions,
+                            n_members=members_per_task(name, config),
                             n_sites=n_sites[label],
-                            max_steps=relax_steps if is_relax else xrd_steps,
-                            # CHGNet moves atoms and cell; XRD coordinates move only under coordinate noise.
-                            traj_frac=is_relax or noise == "coords",
+                            max_steps=method.steps(settings),
+                            traj_frac=method.tracks_coords(noise),
                             seed=config.seed,
                         )
-                        items.append(
-                            WorkItem(info, source, config.distortions, config.pattern, config.optimizer, config.chgnet)
-                        )
+                        items.append(WorkItem(info, source, config.distortions, config.tables))
     return items
-
-
-def _relax_kwargs(chgnet: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in chgnet.items() if k != "members"}
 
 
 # ---------------------------------------------------------------- worker side
 
 _STRUCTURES: dict[str, Any] = {}
+_FAMILIES: dict[str, str] = {}
 _SIMULATORS: dict[tuple, Any] = {}
 _GROUND_TRUTH: dict[tuple, np.ndarray] = {}
+_SETTINGS: dict[str, dict[str, Any]] = {}
 
 
-def warm_worker(chgnet: bool) -> None:
-    """Import the engine (and load CHGNet) ahead of the first task, while the sweep sets up."""
+def warm_worker(methods: tuple[str, ...] = ()) -> None:
+    """Import the engine (and let each method prepare, e.g. load CHGNet) ahead of the first task, while
+    the sweep sets up."""
     import xrdtui.engine.matching  # noqa: F401  (pymatgen's matcher)
     import xrdtui.engine.optimize  # noqa: F401  (torch, simulator)
 
-    if chgnet:
-        from xrdtui.engine.relax import load_model
-
-        load_model()
+    for name in methods:
+        warm = get_method(name).warm
+        if warm is not None:
+            warm()
 
 
 def structure_for(source: str):
@@ -152,6 +152,15 @@ def structure_for(source: str):
 
         _STRUCTURES[source] = resolve_structure(source)[1]
     return _STRUCTURES[source]
+
+
+def family_for(source: str) -> str:
+    """The (cached) crystal family of a structure (the projectors' target)."""
+    if source not in _FAMILIES:
+        from xrdtui.engine.structures import crystal_family
+
+        _FAMILIES[source] = crystal_family(structure_for(source))
+    return _FAMILIES[source]
 
 
 def simulator_for(source: str, pattern: dict[str, Any]):
@@ -165,20 +174,19 @@ def simulator_for(source: str, pattern: dict[str, Any]):
 
 
 def ground_truth_pattern(source: str, pattern: dict[str, Any]) -> np.ndarray:
-    """The ground-truth pattern [M] (max 1) that every XRD task of this structure fits (cached per process)."""
+    """The ground-truth pattern [M] (max 1) that every task of this structure fits (cached per process)."""
     key = (source, tuple(sorted(pattern.items())))
     if key not in _GROUND_TRUTH:
-        import torch
-
-        from xrdtui.engine.structures import frac_coords, lattice_params
-
-        s = structure_for(source)
-        with torch.no_grad():
-            lat = torch.as_tensor(lattice_params(s), dtype=torch.float64)[None]
-            frac = torch.as_tensor(frac_coords(s), dtype=torch.float64)[None]
-            pat = simulator_for(source, pattern).pattern(lat, frac)[0]
-        _GROUND_TRUTH[key] = pat.detach().cpu().numpy().astype(np.float32)
+        _GROUND_TRUTH[key] = simulator_for(source, pattern).reference_pattern()
     return _GROUND_TRUTH[key]
+
+
+def _settings(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Settings objects of the experiment's tables (cached per process)."""
+    key = repr(sorted((name, sorted(t.items())) for name, t in tables.items()))
+    if key not in _SETTINGS:
+        _SETTINGS[key] = build_settings(tables)
+    return _SETTINGS[key]
 
 
 def _patterns(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -197,8 +205,8 @@ def _patterns(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: n
 
 
 def _final_similarity(method: str, final_patterns: np.ndarray, target: np.ndarray, failed: np.ndarray) -> np.ndarray:
-    """Similarity of each recovered pattern to the target under the task's loss (cosine for CHGNet: how far
-    the relaxed cell is from the measured pattern); NaN for failed members."""
+    """Similarity of each recovered pattern to the target under the method's similarity (for CHGNet the
+    cosine: how far the relaxed cell is from the measured pattern); NaN for failed members."""
     import torch
 
     from xrdtui.engine.losses import similarity
@@ -206,13 +214,29 @@ def _final_similarity(method: str, final_patterns: np.ndarray, target: np.ndarra
     out = np.full(len(final_patterns), np.nan)
     ok = ~failed & np.isfinite(final_patterns).all(axis=1)
     if ok.any():
-        name = "cosine" if method == RELAX_METHOD else method
+        name = get_method(method).similarity
         out[ok] = similarity(name, torch.as_tensor(final_patterns[ok]), torch.as_tensor(target)).numpy()
     return out
 
 
+def _live_callback(task_id: str, live_queue: Any):
+    """A ``progress(step, objective[B])`` that ships rows to the writer in blocks (whole curves, not samples)."""
+    if live_queue is None:
+        return None
+    live_queue.put((task_id, "start"))
+    buffer: list[np.ndarray] = []
+
+    def progress(step: int, loss: np.ndarray) -> None:
+        buffer.append(np.asarray(loss, dtype=np.float32))
+        if len(buffer) >= LIVE_EVERY:
+            live_queue.put((task_id, step - len(buffer) + 1, np.stack(buffer)))
+            buffer.clear()
+
+    return progress
+
+
 def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
-    """Distort, recover (XRD gradient descent or CHGNet), match, and summarise one task."""
+    """Distort, recover (with the task's method from the registry), match, and summarise one task."""
     from xrdtui.engine.matching import jeffreys_interval, match_structures
     from xrdtui.engine.noise import distort
     from xrdtui.engine.structures import with_params
@@ -226,21 +250,33 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     init_frac = np.asarray(batch.frac[start:stop], dtype=np.float64)
     n_members = stop - start
 
-    if info.method == RELAX_METHOD:
-        out = _run_relax(item, truth, init_lattice, init_frac)
-    else:
-        out = _run_xrd(item, truth, init_lattice, init_frac, live_queue)
+    method = get_method(info.method)
+    out: Outcome = method.run(Batch(
+        structure=truth,
+        init_lattice=init_lattice,
+        init_frac=init_frac,
+        noise=info.noise,
+        level=info.level,
+        mode=info.mode,
+        family=family_for(item.source),
+        settings=_settings(item.tables),
+        simulator=lambda: simulator_for(item.source, item.pattern),
+        target=lambda: ground_truth_pattern(item.source, item.pattern),
+        progress=_live_callback(info.task_id, live_queue),
+        n_rows=info.n_rows,
+    ))
 
-    failed = out["failed"]
+    failed = np.asarray(out.failed, dtype=bool).copy()
+    reasons = list(out.reasons)
     finals = []
     for b in range(n_members):
         if failed[b]:
             finals.append(None)
             continue
         try:
-            finals.append(with_params(truth, out["final_lattice"][b], out["final_frac"][b]))
+            finals.append(with_params(truth, out.final_lattice[b], out.final_frac[b]))
         except InputError as exc:  # a degenerate final cell fails this member, not the task
-            failed[b], out["reasons"][b] = True, f"final cell: {exc}"
+            failed[b], reasons[b] = True, f"final cell: {exc}"
             finals.append(None)
     matched = np.zeros(n_members, dtype=bool)
     rms = np.full(n_members, np.nan)
@@ -253,24 +289,24 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     k, n = int(matched.sum()), n_members
     lo, hi = jeffreys_interval(k, n)
     init_patterns = _patterns(item.source, item.pattern, init_lattice, init_frac)
-    final_patterns = _patterns(item.source, item.pattern, out["final_lattice"], out["final_frac"])
+    final_patterns = _patterns(item.source, item.pattern, out.final_lattice, out.final_frac)
     target = ground_truth_pattern(item.source, item.pattern)
     return TaskResult(
-        loss=out["loss"].astype(np.float32),
-        lattice=out["lattice"].astype(np.float32),
-        frac=None if out["frac"] is None else out["frac"].astype(np.float32),
-        n_steps=out["n_steps"].astype(np.int32),
+        loss=np.asarray(out.loss).astype(np.float32),
+        lattice=np.asarray(out.lattice).astype(np.float32),
+        frac=None if out.frac is None or not info.traj_frac else np.asarray(out.frac).astype(np.float32),
+        n_steps=np.asarray(out.n_steps).astype(np.int32),
         init_lattice=init_lattice,
         init_frac=init_frac,
-        final_lattice=out["final_lattice"],
-        final_frac=out["final_frac"],
+        final_lattice=out.final_lattice,
+        final_frac=out.final_frac,
         matched=matched,
         rms=rms,
-        final_loss=out["final_loss"],
+        final_loss=out.final_loss,
         final_similarity=_final_similarity(info.method, final_patterns, target, failed),
-        converged=out["converged"],
+        converged=out.converged,
         failed=failed,
-        reasons=[r[:MAX_REASON] for r in out["reasons"]],
+        reasons=[r[:MAX_REASON] for r in reasons],
         init_pattern=init_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
         final_pattern=final_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
         wall_s=time.perf_counter() - t0,
@@ -279,103 +315,4 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         n=n,
         lo=float(lo),
         hi=float(hi),
-    )
-
-
-def _run_xrd(item: WorkItem, truth, init_lattice, init_frac, live_queue) -> dict[str, np.ndarray]:
-    import torch
-
-    from xrdtui.engine.optimize import OptimizerSettings, recover
-    from xrdtui.engine.structures import crystal_family
-
-    info = item.info
-    sim = simulator_for(item.source, item.pattern)
-    target = torch.as_tensor(ground_truth_pattern(item.source, item.pattern))
-    optimise = ("coords",) if info.noise == "coords" else ("lattice",)
-
-    callback = None
-    if live_queue is not None:
-        live_queue.put((info.task_id, "start"))
-        buffer: list[np.ndarray] = []
-
-        def callback(step: int, loss: np.ndarray) -> None:
-            # Called every step; ship rows in blocks so the writer sees whole curves, not samples.
-            buffer.append(np.asarray(loss, dtype=np.float32))
-            if len(buffer) >= LIVE_EVERY:
-                live_queue.put((info.task_id, step - len(buffer) + 1, np.stack(buffer)))
-                buffer.clear()
-
-    traj = recover(
-        sim,
-        target,
-        init_lattice,
-        init_frac,
-        loss=info.method,
-        mode=info.mode,
-        family=crystal_family(truth),
-        optimise=optimise,
-        settings=OptimizerSettings(**{**item.optimizer, "callback_every": 1}),
-        callback=callback,
-    )
-    final_lattice = np.asarray(traj.final_lattice, dtype=np.float64)
-    final_frac = np.asarray(traj.final_frac, dtype=np.float64)
-    failed = np.asarray(traj.failed, dtype=bool)
-    n_members = len(init_lattice)
-    final_loss = traj.loss[np.minimum(traj.n_steps, traj.loss.shape[0] - 1), np.arange(n_members)]
-    return dict(
-        loss=traj.loss,
-        lattice=traj.lattice,
-        frac=traj.frac if info.traj_frac else None,
-        n_steps=traj.n_steps,
-        final_lattice=final_lattice,
-        final_frac=final_frac,
-        final_loss=np.asarray(final_loss, dtype=np.float64),
-        converged=np.asarray(traj.converged, dtype=bool),
-        failed=failed,
-        reasons=list(traj.reasons),
-    )
-
-
-def _run_relax(item: WorkItem, truth, init_lattice, init_frac) -> dict[str, np.ndarray]:
-    from xrdtui.engine.relax import RelaxSettings, relax_structures
-    from xrdtui.engine.structures import frac_coords, lattice_params, with_params
-
-    info = item.info
-    B, T1, N = len(init_lattice), info.n_rows, info.n_sites
-    starts = [with_params(truth, init_lattice[b], init_frac[b]) for b in range(B)]
-    results = relax_structures(starts, RelaxSettings(**_relax_kwargs(item.chgnet)))
-    loss = np.full((T1, B), np.nan)
-    lattice = np.full((T1, B, 6), np.nan)
-    frac = np.full((T1, B, N, 3), np.nan)
-    n_steps = np.zeros(B, dtype=np.int64)
-    final_lattice = init_lattice.copy()
-    final_frac = init_frac.copy()
-    final_loss = np.full(B, np.nan)
-    converged = np.zeros(B, dtype=bool)
-    failed = np.zeros(B, dtype=bool)
-    reasons = [""] * B
-    for b, res in enumerate(results):
-        if res.failed:
-            failed[b], reasons[b] = True, res.reason
-            continue
-        rows = min(len(res.energy), T1)
-        loss[:rows, b] = res.energy[:rows]
-        lattice[:rows, b] = res.lattice[:rows]
-        frac[:rows, b] = res.frac[:rows]
-        n_steps[b] = res.n_steps
-        final_lattice[b] = lattice_params(res.final_structure)
-        final_frac[b] = frac_coords(res.final_structure)
-        final_loss[b] = res.energy[rows - 1]
-        converged[b] = res.converged
-    return dict(
-        loss=loss,
-        lattice=lattice,
-        frac=frac,
-        n_steps=n_steps,
-        final_lattice=final_lattice,
-        final_frac=final_frac,
-        final_loss=final_loss,
-        converged=converged,
-        failed=failed,
-        reasons=reasons,
     )

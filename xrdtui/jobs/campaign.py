@@ -18,9 +18,10 @@ from typing import Any, Callable
 import numpy as np
 
 from xrdtui.errors import ConfigError, XrdtuiError
-from xrdtui.sweep.config import RELAX_METHOD, ExperimentConfig
-from xrdtui.sweep.executors import Executor, drain, make_executor
-from xrdtui.sweep.tasks import (
+from xrdtui.jobs.config import ExperimentConfig
+from xrdtui.jobs.executors import Executor, drain, make_executor
+from xrdtui.methods import get_method
+from xrdtui.jobs.tasks import (
     PREVIEW_STRIDE,
     WorkItem,
     build_work,
@@ -65,7 +66,7 @@ def structure_infos(config: ExperimentConfig):
 
     from xrdtui.engine.structures import SYMPREC, crystal_family, frac_coords, lattice_params
     from xrdtui.store.records import StructureInfo
-    from xrdtui.sweep.tasks import ground_truth_pattern, simulator_for, structure_for
+    from xrdtui.jobs.tasks import ground_truth_pattern, simulator_for, structure_for
 
     infos = []
     for source in config.structures:
@@ -90,8 +91,8 @@ def structure_infos(config: ExperimentConfig):
 
 def _cost(item: WorkItem) -> float:
     # Longest tasks first shortens the tail of the sweep (CHGNet relaxations dominate).
-    per_member = 40.0 if item.info.method == RELAX_METHOD else 1.0
-    return per_member * item.info.n_members * (1 + item.info.n_sites) * (1 + item.info.max_steps)
+    info = item.info
+    return get_method(info.method).task_cost(info.n_members, info.n_sites, info.max_steps)
 
 
 def run_campaign(
@@ -125,7 +126,7 @@ def run_campaign(
         # Start the workers now: their imports (torch, pymatgen, CHGNet weights) overlap the set-up below.
         ex = make_executor(workers or config.workers, scheduler or config.scheduler)
         for _ in range(ex.workers):
-            ex.submit(warm_worker, RELAX_METHOD in config.methods)
+            ex.submit(warm_worker, config.methods)
     try:
         structures = structure_infos(config)
         items = build_work(config, {s.name: len(s.species) for s in structures})
@@ -144,6 +145,7 @@ def run_campaign(
                 config_hash=config.content_hash,
                 versions=package_versions(),
                 seed=config.seed,
+                conventions=config.conventions(),
                 preview_two_theta=preview_axis,
                 overwrite=overwrite,
             )

@@ -32,15 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xrdtui.errors import ConfigError, XrdtuiError
+from xrdtui.errors import ConfigError
+from xrdtui.vocab import DESCENT_MODES, NOISE_TYPES, MethodKind
 
-NOISE_TYPES = ("lattice", "coords")
-MODES = ("free", "projected", "free-from-projected-init")
-RELAX_METHOD = "chgnet"
-RELAX_MODE = "relax"
-XRD_LOSSES = ("cosine", "mse", "entropy")
-
-# Keys each table accepts, and their types. Validation is explicit so that a typo is an error, not a silent default.
+# Keys of the top level and their types. Validation is explicit so that a typo is an error, not a silent default.
 _TOP_KEYS = {
     "name": str,
     "seed": int,
@@ -52,23 +47,18 @@ _TOP_KEYS = {
     "workers": int,
     "scheduler": str,
     "noise": dict,
-    "optimizer": dict,
-    "chgnet": dict,
-    "pattern": dict,
 }
-# The [optimizer], [chgnet] and [pattern] tables are the fields of the engine's settings dataclasses;
-# the dataclasses are the single home of their defaults and checks (see _settings_table).
-_SETTINGS_TABLES = {
-    "optimizer": ("xrdtui.engine.optimize", "OptimizerSettings", ("callback_every",)),
-    "chgnet": ("xrdtui.engine.relax", "RelaxSettings", ("device",)),
-    "pattern": ("xrdtui.engine.simulator", "PatternSettings", ()),
-}
-CHGNET_EXTRA_KEYS = {"members": int}  # sweep-level: relax only the first k distortions of each batch
+DEFAULT_METHODS = ("cosine", "mse", "entropy")
+DEFAULT_MODES = ("free", "projected")
+# Tables whose contents enter the content hash first, in this order (keeps the hash of older files).
+_HASHED_FIRST = ("optimizer", "chgnet", "pattern")
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A validated experiment. ``text`` is the TOML source, stored verbatim in the campaign file."""
+    """A validated experiment. ``tables`` maps each settings table given in the file (``optimizer``,
+    ``chgnet``, ``pattern``, ...: see ``xrdtui methods``) to its validated keys; ``text`` is the TOML source,
+    stored verbatim in the campaign file."""
 
     name: str
     seed: int
@@ -77,18 +67,47 @@ class ExperimentConfig:
     noise: dict[str, tuple[float, ...]]
     methods: tuple[str, ...]
     modes: tuple[str, ...]
-    optimizer: dict[str, Any] = field(default_factory=dict)
-    chgnet: dict[str, Any] = field(default_factory=dict)
-    pattern: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     store: str | None = None
     workers: int | None = None
     scheduler: str | None = None
     text: str = ""
     source: str = "<string>"
 
+    def table(self, name: str) -> dict[str, Any]:
+        """The validated keys of table ``name`` ({} when the file does not have it)."""
+        return dict(self.tables.get(name, {}))
+
+    @property
+    def optimizer(self) -> dict[str, Any]:
+        return self.table("optimizer")
+
+    @property
+    def chgnet(self) -> dict[str, Any]:
+        return self.table("chgnet")
+
+    @property
+    def pattern(self) -> dict[str, Any]:
+        return self.table("pattern")
+
+    def conventions(self) -> dict[str, Any]:
+        """Every setting that determines results, as used (defaults filled in): each settings table's
+        fields by table name. Stored with the campaign (``StoreInfo.conventions``)."""
+        import dataclasses
+
+        return {name: _jsonable(dataclasses.asdict(obj)) for name, obj in self.settings().items()}
+
+    def settings(self) -> dict[str, Any]:
+        """Every settings object the methods may read (table name -> dataclass instance; defaults for
+        tables the file leaves out)."""
+        return build_settings(self.tables)
+
     @property
     def xrd_methods(self) -> tuple[str, ...]:
-        return tuple(m for m in self.methods if m != RELAX_METHOD)
+        """The methods that descend an XRD objective (what ``xrdtui compare`` sets against the others)."""
+        from xrdtui.methods import get_method
+
+        return tuple(m for m in self.methods if get_method(m).kind == MethodKind.DESCENT)
 
     @property
     def store_path(self) -> Path:
@@ -97,6 +116,7 @@ class ExperimentConfig:
     @property
     def content_hash(self) -> str:
         """Hash of everything that determines results (not the store path, workers or scheduler)."""
+        later = sorted(set(self.tables) - set(_HASHED_FIRST))
         key = repr(
             (
                 self.seed,
@@ -105,12 +125,26 @@ class ExperimentConfig:
                 sorted(self.noise.items()),
                 self.methods,
                 self.modes,
-                sorted(self.optimizer.items()),
-                sorted(self.chgnet.items()),
-                sorted(self.pattern.items()),
+                *(sorted(self.tables.get(name, {}).items()) for name in _HASHED_FIRST),
             )
+            + tuple((name, sorted(self.tables[name].items())) for name in later)
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def build_settings(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Settings objects of every registered table from validated table contents (defaults where absent)."""
+    from xrdtui.methods import settings_tables
+
+    return {name: t.build(tables.get(name, {})) for name, t in settings_tables().items()}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _check_table(table: dict, allowed: dict[str, type], where: str) -> dict:
@@ -137,13 +171,44 @@ def _str_list(value: Any, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _noise_table(raw: Any) -> dict[str, tuple[float, ...]]:
+    """[noise]: a list of levels per noise type, each checked by the engine's own rule."""
+    from xrdtui.engine.noise import check_level
+
+    if not raw:
+        raise ConfigError("noise: give at least one of [noise] lattice = [...] or coords = [...]")
+    noise: dict[str, tuple[float, ...]] = {}
+    for kind, levels in raw.items():
+        if kind not in NOISE_TYPES:
+            raise ConfigError(f"noise: unknown noise type '{kind}' (allowed: {', '.join(NOISE_TYPES)})")
+        if not isinstance(levels, list) or not levels:
+            raise ConfigError(f"noise.{kind}: expected a non-empty list of levels, got {levels!r}")
+        clean = []
+        for level in levels:
+            if isinstance(level, bool):
+                raise ConfigError(f"noise.{kind}: levels must be numbers, got {level!r}")
+            try:
+                clean.append(check_level(level))
+            except ConfigError as exc:
+                raise ConfigError(f"noise.{kind}: {exc}") from None
+        if len(set(clean)) != len(clean):
+            raise ConfigError(f"noise.{kind}: duplicate levels in {levels!r}")
+        noise[kind] = tuple(clean)
+    return noise
+
+
 def parse_config(text: str, source: str = "<string>", base_dir: Path | None = None) -> ExperimentConfig:
     """Parse and validate TOML ``text``; relative structure paths resolve against ``base_dir``."""
+    from xrdtui.methods import get_method, settings_tables
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
-    top = _check_table(raw, _TOP_KEYS, source)
+    known_tables = settings_tables()
+    # tables are checked below, each against its settings dataclass; the allowed names go in the message
+    top = _check_table({k: v for k, v in raw.items() if k not in known_tables},
+                       {**_TOP_KEYS, **dict.fromkeys(known_tables, dict)}, source)
 
     name = top.get("name", Path(source).stem if source != "<string>" else "campaign")
     if not name or not all(c.isalnum() or c in "-_." for c in name):
@@ -156,43 +221,29 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
     distortions = top.get("distortions", 50)
     if not 1 <= distortions <= 10_000:
         raise ConfigError(f"distortions: must be between 1 and 10000, got {distortions}")
+    noise = _noise_table(top.get("noise"))
 
-    noise_raw = top.get("noise")
-    if not noise_raw:
-        raise ConfigError("noise: give at least one of [noise] lattice = [...] or coords = [...]")
-    noise: dict[str, tuple[float, ...]] = {}
-    for kind, levels in noise_raw.items():
-        if kind not in NOISE_TYPES:
-            raise ConfigError(f"noise: unknown noise type '{kind}' (allowed: {', '.join(NOISE_TYPES)})")
-        if not isinstance(levels, list) or not levels:
-            raise ConfigError(f"noise.{kind}: expected a non-empty list of levels, got {levels!r}")
-        clean = []
-        for level in levels:
-            if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level <= 1:
-                raise ConfigError(f"noise.{kind}: levels must be numbers in (0, 1], got {level!r}")
-            clean.append(float(level))
-        if len(set(clean)) != len(clean):
-            raise ConfigError(f"noise.{kind}: duplicate levels in {levels!r}")
-        noise[kind] = tuple(clean)
-
-    methods = _str_list(top.get("methods", list(XRD_LOSSES)), "methods")
-    known = _known_losses() + (RELAX_METHOD,)
+    methods = _str_list(top.get("methods", list(DEFAULT_METHODS)), "methods")
     for method in methods:
-        if method not in known:
-            raise ConfigError(f"methods: unknown method '{method}' (known: {', '.join(known)})")
-    modes = _str_list(top.get("modes", ["free", "projected"]), "modes")
+        try:
+            get_method(method)
+        except ConfigError as exc:
+            raise ConfigError(f"methods: {exc}") from None
+    modes = _str_list(top.get("modes", list(DEFAULT_MODES)), "modes")
     for mode in modes:
-        if mode not in MODES:
-            raise ConfigError(f"modes: unknown mode '{mode}' (allowed: {', '.join(MODES)})")
+        if mode not in DESCENT_MODES:
+            raise ConfigError(f"modes: unknown mode '{mode}' (allowed: {', '.join(DESCENT_MODES)})")
 
-    optimizer = _settings_table(top.get("optimizer", {}), "optimizer")
-    chgnet_raw = dict(top.get("chgnet", {}))
-    extra = _check_table({k: chgnet_raw.pop(k) for k in list(chgnet_raw) if k in CHGNET_EXTRA_KEYS},
-                         CHGNET_EXTRA_KEYS, "chgnet")
-    chgnet = {**_settings_table(chgnet_raw, "chgnet"), **extra}
-    if "members" in chgnet and not 1 <= chgnet["members"] <= distortions:
-        raise ConfigError(f"chgnet.members: must be between 1 and distortions ({distortions}), got {chgnet['members']}")
-    pattern = _settings_table(top.get("pattern", {}), "pattern")
+    tables: dict[str, dict[str, Any]] = {}
+    for table_name, table in known_tables.items():
+        if table_name not in raw:
+            continue
+        if not isinstance(raw[table_name], dict):
+            raise ConfigError(f"{table_name}: expected a table [{table_name}], got {raw[table_name]!r}")
+        clean = _check_table(raw[table_name], table.field_types(), table_name)
+        table.build(clean)  # the dataclass's own checks run now (at config time), not inside a worker
+        tables[table_name] = clean
+    _check_member_limits(methods, tables, distortions)
 
     workers = top.get("workers")
     if workers is not None and workers < 1:
@@ -206,9 +257,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         noise=noise,
         methods=methods,
         modes=modes,
-        optimizer=optimizer,
-        chgnet=chgnet,
-        pattern=pattern,
+        tables=tables,
         store=top.get("store"),
         workers=workers,
         scheduler=top.get("scheduler"),
@@ -217,30 +266,28 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
     )
 
 
-def _settings_table(table: dict, where: str) -> dict:
-    """Validate a table against the fields of its engine settings dataclass, and build it once so that
-    the dataclass's own checks run now (at config time) rather than inside a worker."""
-    import dataclasses
-    import importlib
+def _check_member_limits(methods, tables, distortions: int) -> None:
+    """A method's member cap (``[chgnet] members = k``) must lie in 1..distortions."""
+    from xrdtui.methods import get_method
 
-    module, cls_name, hidden = _SETTINGS_TABLES[where]
-    cls = getattr(importlib.import_module(module), cls_name)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in hidden}
-    types = {}
-    for name, f in fields.items():
-        default = f.default if f.default is not dataclasses.MISSING else None
-        types[name] = type(default) if isinstance(default, (bool, int, float, str)) else object
-    clean = _check_table(table, types, where)
-    try:
-        settings = cls(**clean)
-        check = getattr(settings, "check", None)
-        if callable(check):
-            check()
-    except XrdtuiError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return clean
+    for method in methods:
+        limit = get_method(method).members
+        if limit is None:
+            continue
+        table, key = limit
+        value = tables.get(table, {}).get(key)
+        if value is not None and not 1 <= value <= distortions:
+            raise ConfigError(f"{table}.{key}: must be between 1 and distortions ({distortions}), got {value}")
+
+
+def members_per_task(method: str, config: ExperimentConfig) -> int:
+    """Distortions a task of ``method`` judges: all of them unless its table caps the number."""
+    from xrdtui.methods import get_method
+
+    limit = get_method(method).members
+    if limit is None:
+        return config.distortions
+    return int(config.table(limit[0]).get(limit[1], config.distortions))
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -253,13 +300,6 @@ def load_config(path: str | Path) -> ExperimentConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     return parse_config(text, source=str(path), base_dir=path.parent)
-
-
-def _known_losses() -> tuple[str, ...]:
-    # The loss registry lives in the engine (it imports torch); plug-ins registered there count too.
-    from xrdtui.engine.losses import LOSSES
-
-    return tuple(LOSSES)
 
 
 def _resolve_structure_names(names: tuple[str, ...], base_dir: Path | None) -> tuple[str, ...]:

@@ -1,0 +1,222 @@
+"""The registry of recovery methods: what a method is, and where the layers look one up.
+
+A method is one :class:`Method` entry. It declares its name, kind (descent, relaxation, baseline), the
+objective it minimises and that objective's unit, the similarity reported for its final patterns, the
+settings tables it reads from an experiment file, the modes it runs in, whether a task's members may be
+split across workers, its relative cost, and ``run``: the function that recovers one batch of distorted
+starts (:class:`~xrdtui.methods.batch.Batch` in, :class:`~xrdtui.methods.batch.Outcome` out).
+
+Config validation, task building, workers, the store's readers, the CLI, the TUI and the figures ask the
+registry (``get_method(name).kind``, ``.unit``, ``.label``, ``.colour``) instead of comparing method names
+with literals. Importing this module imports no heavy library: ``run`` functions import the engine when
+they are called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xrdtui.errors import ConfigError, XrdtuiError
+from xrdtui.vocab import DESCENT_MODES, NOISE_TYPES, MethodKind, Noise
+
+
+@dataclass(frozen=True)
+class SettingsTable:
+    """A table of an experiment file (``[optimizer]``, ``[chgnet]``, ...): the settings dataclass that is
+    the single home of its fields, defaults and checks (``"module:Class"``, imported when validated),
+    fields the file may not set, and sweep-level keys that are not fields of the dataclass."""
+
+    name: str
+    cls: str
+    hidden: tuple[str, ...] = ()
+    extra: Mapping[str, type] = field(default_factory=dict)
+
+    def settings_class(self):
+        module, _, name = self.cls.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def field_types(self) -> dict[str, type]:
+        """Allowed keys and their TOML types (fields with a bool/int/float/str default keep that type;
+        other fields (tuples, lists) take any value, left to the dataclass to check)."""
+        types: dict[str, type] = {}
+        for f in dataclasses.fields(self.settings_class()):
+            if not f.init or f.name in self.hidden:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else None
+            types[f.name] = type(default) if isinstance(default, (bool, int, float, str)) else object
+        return {**types, **self.extra}
+
+    def build(self, values: Mapping[str, Any]):
+        """The settings object of validated ``values`` (sweep-level extra keys left out); ConfigError
+        (naming the table) when the dataclass or its ``check()`` refuses them."""
+        cls = self.settings_class()
+        kwargs = {k: _from_toml(v) for k, v in values.items() if k not in self.extra}
+        try:
+            settings = cls(**kwargs)
+            check = getattr(settings, "check", None)
+            if callable(check):
+                check()
+        except XrdtuiError as exc:
+            raise ConfigError(f"{self.name}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.name}: {exc}") from None
+        return settings
+
+
+def _from_toml(value):
+    """TOML arrays arrive as lists; the settings dataclasses are frozen and hashable, so use tuples."""
+    return tuple(_from_toml(v) for v in value) if isinstance(value, list) else value
+
+
+RunFn = Callable[[Any], Any]  # (Batch) -> Outcome
+
+
+@dataclass(frozen=True)
+class Method:
+    """One recovery method (see the module docstring).
+
+    ``modes``: the modes the method runs in; ``None`` means "the descent modes the experiment asks for"
+    (``modes = [...]`` in the file). ``steps(settings)``: trajectory rows minus one for the given settings
+    objects (table name -> object). ``members``: a (table, key) whose value caps the members per task
+    (CHGNet relaxes only the first k distortions of each batch when ``[chgnet] members = k``).
+    ``tracks_coords(noise)``: whether its trajectories move (and the store keeps) fractional coordinates.
+    ``cost``: relative cost of one member-step, for scheduling (longest first) and ETAs.
+    ``warm``: prepares a worker process before its first task (e.g. loads CHGNet's weights).
+    ``label``, ``colour``, ``axis_label``: how tables, the TUI and figures show it.
+    """
+
+    name: str
+    kind: MethodKind
+    description: str
+    objective: str
+    unit: str
+    similarity: str
+    run: RunFn | None
+    tables: tuple[SettingsTable, ...] = ()
+    modes: tuple[str, ...] | None = None
+    noises: tuple[str, ...] = NOISE_TYPES
+    steps: Callable[[Mapping[str, Any]], int] = lambda settings: 0
+    members: tuple[str, str] | None = None
+    tracks_coords: Callable[[str], bool] = lambda noise: noise == Noise.COORDS
+    splittable: bool = False
+    cost: float = 1.0
+    warm: Callable[[], None] | None = None
+    label: str = ""
+    colour: str = "#7570b3"
+    axis_label: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    @property
+    def objective_axis(self) -> str:
+        """Axis / colour-bar label of the objective (with its unit where it has one)."""
+        return self.axis_label or f"{self.display} loss"
+
+    def task_modes(self, configured: tuple[str, ...]) -> tuple[str, ...]:
+        """The modes of this method's tasks, given the experiment's ``modes``."""
+        if self.modes is None:
+            return tuple(m for m in configured if m in DESCENT_MODES)
+        return self.modes
+
+    def task_cost(self, n_members: int, n_sites: int, max_steps: int) -> float:
+        """Relative cost of one task (members x sites x steps, weighted by ``cost``)."""
+        return self.cost * n_members * (1 + n_sites) * (1 + max_steps)
+
+
+METHODS: dict[str, Method] = {}
+SETTINGS_TABLES: dict[str, SettingsTable] = {}
+
+
+def register_method(method: Method, *, replace: bool = False) -> Method:
+    """Add ``method`` to the registry (and its settings tables); ConfigError for a bad or taken name."""
+    name = method.name
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError(f"method name must use letters, digits, '-', '_' or '.', got {name!r}")
+    if name in METHODS and not replace:
+        raise ConfigError(f"method {name!r} is already registered")
+    for table in method.tables:
+        register_table(table)
+    METHODS[name] = method
+    return method
+
+
+def register_table(table: SettingsTable) -> SettingsTable:
+    """A settings table every task reads (``[pattern]``), not owned by one method."""
+    known = SETTINGS_TABLES.get(table.name)
+    if known is not None and known != table:
+        raise ConfigError(f"table [{table.name}] is already registered differently")
+    SETTINGS_TABLES[table.name] = table
+    return table
+
+
+def settings_tables() -> dict[str, SettingsTable]:
+    """Every settings table an experiment file may hold, by name."""
+    _load_builtins()
+    return dict(SETTINGS_TABLES)
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; ConfigError naming the known ones when there is none."""
+    _load_builtins()
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown method {name!r}; known: {', '.join(METHODS)}") from None
+
+
+def method_info(name: str) -> Method:
+    """For readers (views, figures, reports): the registered method, or a neutral descent-like stand-in
+    for a name this version does not know (a store written by a plug-in), so a display never fails."""
+    _load_builtins()
+    known = METHODS.get(name)
+    if known is not None:
+        return known
+    return Method(name, MethodKind.DESCENT, "not registered in this xrdtui", "unknown", "", "cosine", None)
+
+
+def all_methods() -> list[Method]:
+    """Every registered method in registration order (the display order)."""
+    _load_builtins()
+    return list(METHODS.values())
+
+
+def method_rank(name: str) -> tuple[int, str]:
+    """Sort key: registration order, unknown names after, alphabetically."""
+    _load_builtins()
+    names = list(METHODS)
+    return (names.index(name), "") if name in names else (len(names), name)
+
+
+def is_kind(name: str, kind: MethodKind) -> bool:
+    return method_info(name).kind == kind
+
+
+def is_energy_objective(name: str) -> bool:
+    """A landscape objective that is a relaxation method's energy (e.g. "chgnet"), not an XRD loss."""
+    return is_kind(name, MethodKind.RELAXATION)
+
+
+def steps_from(table: str, key: str) -> Callable[[Mapping[str, Any]], int]:
+    """A ``steps`` function reading ``settings[table].key``."""
+
+    def steps(settings: Mapping[str, Any]) -> int:
+        return int(getattr(settings[table], key))
+
+    return steps
+
+
+_LOADED = False
+
+
+def _load_builtins() -> None:
+    """Register the built-in methods on first use (their module imports only this registry)."""
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        importlib.import_module("xrdtui.methods.builtin")
