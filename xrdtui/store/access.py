@@ -149,13 +149,17 @@ def _plain(v):
     return v
 
 
-def versions_of(attrs: dict) -> dict[str, str]:
-    raw = attrs.get(L.A_VERSIONS, "{}")
+def json_attr(attrs: dict, name: str) -> dict:
+    """A JSON-object attribute as a dict ({} when absent or not an object)."""
     try:
-        out = json.loads(raw)
+        out = json.loads(attrs.get(name, "{}"))
     except (TypeError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in out.items()} if isinstance(out, dict) else {}
+    return out if isinstance(out, dict) else {}
+
+
+def versions_of(attrs: dict) -> dict[str, str]:
+    return {str(k): str(v) for k, v in json_attr(attrs, L.A_VERSIONS).items()}
 
 
 def fsync_path(path: str | Path) -> None:

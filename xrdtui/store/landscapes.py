@@ -135,7 +135,7 @@ def write_landscape(f: h5py.File, key: str, r: LandscapeRecord) -> None:
     g.attrs[L.LA_P1] = r.p1
     g.attrs[L.LA_P2] = r.p2
     for k, v in r.attrs.items():
-        g.attrs[L.LA_SETTINGS_PREFIX + str(k)] = v
+        g.attrs[L.LA_SETTINGS_PREFIX + str(k)] = str(v) if isinstance(v, str) else v
     d = g.create_dataset(L.L_AXIS1, data=np.asarray(r.axis1, dtype="f8"))
     d.attrs[L.A_UNIT] = r.unit1
     d = g.create_dataset(L.L_AXIS2, data=np.asarray(r.axis2, dtype="f8"))
@@ -154,7 +154,7 @@ def write_landscape(f: h5py.File, key: str, r: LandscapeRecord) -> None:
     pg = g.create_group(L.L_PATHS)
     for n, p in enumerate(r.paths):
         sg = pg.create_group(f"{n:03d}")
-        sg.attrs[L.LA_MODE] = p.mode
+        sg.attrs[L.LA_MODE] = str(p.mode)  # plain str: h5py cannot store a str subclass (an enum member)
         sg.attrs[L.LA_FINAL_LOSS] = float(p.final_loss)
         sg.create_dataset(L.L_POINTS, data=np.asarray(p.points, dtype="f8"))
         sg.create_dataset(L.L_START, data=np.asarray(p.start, dtype="f8"))

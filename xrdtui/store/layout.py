@@ -4,7 +4,8 @@ One file per campaign (schema :data:`SCHEMA`), readable with plain h5py / ``h5ls
 
     /                                   attrs: format="xrdtui-store", schema, kind ("campaign"|"landscapes"),
                                                name, created (ISO 8601), config_text (TOML), config_hash,
-                                               xrdtui_version, versions (JSON), seed, units (JSON), status_codes
+                                               xrdtui_version, versions (JSON), seed, units (JSON), status_codes,
+                                               conventions (JSON: pattern, optimiser, ... settings as used)
     /tasks/<column>          [n_tasks]  static task table, row i = task i (task_id, structure, noise, level,
                                         method, mode, n_members, n_sites, max_steps, traj_frac, seed)
     /progress/<column>       [n_tasks]  mutable per-task state: status int8 (0 pending, 1 running, 2 done,
@@ -55,6 +56,7 @@ A_SEED = "seed"
 A_UNITS = "units"
 A_STATUS_CODES = "status_codes"
 A_DESCRIPTION = "description"
+A_CONVENTIONS = "conventions"  # JSON: every setting that determines results (see StoreInfo.conventions)
 # per-dataset attributes
 A_UNIT = "units"
 A_DOC = "description"

@@ -16,9 +16,10 @@ import numpy as np
 
 from xrdtui.errors import ConfigError, StoreError
 from xrdtui.store import layout as L
-from xrdtui.store.access import is_live, open_checked, versions_of
+from xrdtui.store.access import is_live, json_attr, open_checked, versions_of
 from xrdtui.store.landscapes import list_landscapes, read_landscape
 from xrdtui.store.skeleton import read_task_table
+from xrdtui.vocab import HIERARCHY
 from xrdtui.store.records import (
     DONE,
     FAILED,
@@ -35,9 +36,10 @@ from xrdtui.store.records import (
     TaskRecord,
     TaskResult,
     TaskRow,
+    pooled,
 )
 
-GROUP_FIELDS = ("structure", "noise", "level", "method", "mode")
+GROUP_FIELDS = HIERARCHY
 
 
 def _guard(method):
@@ -99,6 +101,7 @@ class StoreReader:
             xrdtui_version=str(attrs.get(L.A_XRDTUI_VERSION, "")),
             versions=versions_of(attrs),
             seed=None if seed is None else int(seed),
+            conventions=json_attr(attrs, L.A_CONVENTIONS),
         )
         self._infos: list[TaskInfo] = read_task_table(f) if L.G_TASKS in f else []
         self._row = {t.task_id: i for i, t in enumerate(self._infos)}
@@ -207,10 +210,6 @@ class StoreReader:
             )
         return rows
 
-    def task_infos(self) -> list[TaskInfo]:
-        """The static task list, in store order."""
-        return list(self._infos)
-
     # ---- one task -------------------------------------------------------------------------------
     @_guard
     def task(self, task_id: str) -> TaskRecord:
@@ -304,22 +303,18 @@ class StoreReader:
         bad = [g for g in group_by if g not in GROUP_FIELDS]
         if bad:
             raise ConfigError(f"cannot group by {', '.join(bad)}: choose from {', '.join(GROUP_FIELDS)}")
-        sums: dict[tuple, list[int]] = {}
+        groups: dict[tuple, list[TaskRow]] = {}
         for row in self.tasks():
-            if row.status != "done":
-                continue
-            key = tuple(getattr(row, g) for g in group_by)
-            acc = sums.setdefault(key, [0, 0, 0])
-            acc[0] += row.k
-            acc[1] += row.n
-            acc[2] += 1
+            if row.status == STATUS_NAMES[DONE]:
+                groups.setdefault(tuple(getattr(row, g) for g in group_by), []).append(row)
         from xrdtui.engine.matching import jeffreys_interval
 
         out = []
-        for key in sorted(sums):
-            k, n, count = sums[key]
+        for key in sorted(groups):
+            k, n = pooled(groups[key])
             lo, hi = jeffreys_interval(k, n)
-            out.append(MatchRow(key=key, k=k, n=n, rate=k / n if n else float("nan"), lo=lo, hi=hi, tasks=count))
+            out.append(MatchRow(key=key, k=k, n=n, rate=k / n if n else float("nan"), lo=lo, hi=hi,
+                                tasks=len(groups[key])))
         return out
 
     @_guard

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from xrdtui.store.layout import KIND_CAMPAIGN
+from xrdtui.vocab import CampaignState
+
 # Task status codes stored in /progress/status (int8).
 PENDING, RUNNING, DONE, FAILED = 0, 1, 2, 3
 STATUS_NAMES = {PENDING: "pending", RUNNING: "running", DONE: "done", FAILED: "failed"}
@@ -65,11 +68,11 @@ class TaskInfo:
 
         return cls(
             task_id(structure, noise, level, method, mode),
-            structure,
-            noise,
+            str(structure),
+            str(noise),
             float(level),
-            method,
-            mode,
+            str(method),
+            str(mode),
             int(n_members),
             int(n_sites),
             int(max_steps),
@@ -215,6 +218,12 @@ class StoreInfo:
     xrdtui_version: str
     versions: dict[str, str]
     seed: int | None
+    conventions: dict = field(default_factory=dict)  # table -> settings as used ({} for older stores)
+
+    @property
+    def is_campaign(self) -> bool:
+        """A sweep's store (not one holding landscapes only)."""
+        return self.kind == KIND_CAMPAIGN
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,19 @@ class Progress:
     tasks_per_minute: float
     eta_s: float
 
+    @property
+    def state(self) -> CampaignState:
+        """The campaign's state in the project's one vocabulary (``xrdtui.vocab.CampaignState``)."""
+        if self.finished:
+            return CampaignState.FINISHED
+        if self.live:
+            return CampaignState.LIVE
+        if self.done + self.failed + self.running == 0:
+            return CampaignState.CREATED
+        if self.done + self.failed == self.total:
+            return CampaignState.COMPLETE
+        return CampaignState.STOPPED
+
 
 @dataclass(frozen=True)
 class TaskRow:
@@ -256,6 +278,13 @@ class TaskRow:
     hi: float
     wall_s: float
     finished_at: float
+
+
+def pooled(rows) -> tuple[int, int]:
+    """(matched, judged) members summed over the finished tasks among ``rows`` (TaskRows): the pooled
+    k/n of a group of tasks, as every table, tree and plot shows it."""
+    done = [r for r in rows if r.status == STATUS_NAMES[DONE]]
+    return sum(r.k for r in done), sum(r.n for r in done)
 
 
 @dataclass

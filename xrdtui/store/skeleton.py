@@ -26,6 +26,7 @@ def root_attrs(
     xrdtui_version: str = "",
     versions: Mapping[str, str] | None = None,
     seed: int | None = None,
+    conventions: Mapping[str, object] | None = None,
 ) -> dict:
     """The self-describing root attributes of a new store."""
     attrs = {
@@ -40,6 +41,7 @@ def root_attrs(
         L.A_VERSIONS: json.dumps({str(k): str(v) for k, v in (versions or {}).items()}, sort_keys=True),
         L.A_UNITS: L.root_units_json(),
         L.A_STATUS_CODES: json.dumps({str(k): v for k, v in STATUS_NAMES.items()}),
+        L.A_CONVENTIONS: json.dumps(dict(conventions or {}), sort_keys=True),
         L.A_DESCRIPTION: (
             "xrdtui store: recovery of crystal structures from powder XRD by gradient descent. "
             "/tasks = task table, /progress = live per-task state, /runs/<structure>/<noise>/<level>/"

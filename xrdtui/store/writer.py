@@ -104,10 +104,12 @@ class StoreWriter:
         seed: int = 0,
         preview_two_theta=None,
         overwrite: bool = False,
+        conventions: Mapping[str, object] | None = None,
     ) -> StoreWriter:
         """Create a new store at ``path`` and return its writer, already in SWMR mode.
 
         ``versions`` maps package -> version (python, numpy, torch, pymatgen, h5py, chgnet...);
+        ``conventions`` every setting that determines results, by table (JSON-serialisable);
         ``preview_two_theta`` [P] is the 2θ axis (degrees) of the pattern previews (default 0.0..89.9
         in 0.1° steps). StoreError if ``path`` exists (unless ``overwrite`` and it is an xrdtui store).
         """
@@ -134,6 +136,7 @@ class StoreWriter:
             xrdtui_version=__version__,
             versions=versions,
             seed=seed,
+            conventions=conventions,
         )
         tmp = _tmp_path(path)
         f = _new_file(tmp)
