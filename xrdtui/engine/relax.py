@@ -26,15 +26,13 @@ disordered sites, CHGNet errors, non-finite forces) never raise: that member's `
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from xrdtui.engine.chgnet_internals import feed_calculator, memoise_gradient, predict_efs, quiet
 from xrdtui.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -160,19 +158,11 @@ def load_model(model_name: str = MODEL_NAME, device: str = "cpu"):
         from chgnet.model import CHGNet
 
         # CHGNet.load reads chgnet/pretrained/<name>/*.pth.tar; it has no download code path.
-        with _quiet():
+        with quiet():
             model = CHGNet.load(model_name=model_name, use_device=device, verbose=False)
         model.eval()
         _MODELS[key] = model
     return model
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence CHGNet's prints and pymatgen/torch warnings during model calls."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +232,7 @@ def relax_structures(structures: Sequence[Structure], settings: RelaxSettings = 
             todo.append(i)
     if todo:
         model = load_model(MODEL_NAME, settings.device)
-        with _quiet():
+        with quiet():
             if settings.engine == "sequential":
                 for i in todo:
                     results[i] = _relax_sequential(model, structures[i], settings)
@@ -252,11 +242,6 @@ def relax_structures(structures: Sequence[Structure], settings: RelaxSettings = 
                     for i, r in zip(chunk, _relax_lockstep(model, [structures[i] for i in chunk], settings)):
                         results[i] = r
     return results  # type: ignore[return-value]
-
-
-def relax_batch(structures, fmax: float = 0.1, steps: int = 500, optimizer: str = "FIRE") -> list[RelaxResult]:
-    """ARCHITECTURE.md's spelling of :func:`relax_structures` with the common settings as arguments."""
-    return relax_structures(structures, RelaxSettings(fmax=fmax, steps=steps, optimizer=optimizer))
 
 
 def _optimizer_class(name: str):
@@ -360,7 +345,7 @@ class _Member:
         self.atoms.calc = CHGNetCalculator(model=model, use_device=settings.device)
         self.optimizable = _filter_class(settings.cell_filter)(self.atoms) if settings.relax_cell else self.atoms
         self.opt = _optimizer_class(settings.optimizer)(self.optimizable, logfile=None)
-        _memoise_gradient(self.opt, self.atoms)
+        memoise_gradient(self.opt, self.atoms)
         self.energies: list[float] = []
         self.cells: list[np.ndarray] = []
         self.positions: list[np.ndarray] = []
@@ -370,107 +355,12 @@ class _Member:
 
     def feed(self, prediction: dict, model) -> None:
         """Store one CHGNet prediction as the calculator's result for the current geometry."""
-        from ase import units
-
-        n = len(self.atoms)
-        e, f, s = prediction["e"], prediction["f"], prediction["s"]
-        if not (np.all(np.isfinite(e)) and np.all(np.isfinite(f)) and np.all(np.isfinite(s))):
-            raise FloatingPointError(f"CHGNet returned non-finite energy/forces/stress at step {self.opt.nsteps}")
-        calc = self.atoms.calc
-        # same conversion as CHGNetCalculator.calculate: eV/atom -> eV, GPa -> eV/Å^3
-        energy = float(e) * (n if model.is_intensive else 1)
-        calc.results = {"energy": energy, "free_energy": energy, "forces": f, "stress": s * units.GPa}
-        calc.atoms = self.atoms.copy()
+        feed_calculator(self.atoms, prediction, model, self.opt.nsteps)
 
     def record(self) -> None:
         self.energies.append(self.atoms.get_potential_energy())
         self.cells.append(np.array(self.atoms.get_cell()[:]))
         self.positions.append(self.atoms.get_positions())
-
-
-def predict_efs(model, graphs) -> list[dict]:
-    """CHGNet energy (eV/atom), forces (eV/Å) and stress (GPa) of each graph, one batched call.
-
-    Same numbers as ``model.predict_graph(graphs, task="efs")`` (bit for bit, see tests), about twice
-    as fast: chgnet takes forces and stress in two backward passes through the graph,
-    F = -dE/dx and sigma = (1/V) dE/d(strain) * 160.21766 GPa/(eV/Å^3); here one pass yields both.
-    Falls back to ``predict_graph`` where this chgnet's internals differ (checked once per model).
-    """
-    fast = getattr(model, "_xrdtui_fast_efs", None)
-    if fast is None:
-        fast = model._xrdtui_fast_efs = _fast_efs_agrees(model)
-    if not fast:
-        preds = model.predict_graph(list(graphs), task="efs", batch_size=max(1, len(graphs)))
-        return [preds] if isinstance(preds, dict) else preds
-    return _fast_efs(model, list(graphs))
-
-
-_EV_PER_A3_IN_GPA = 160.21766208  # chgnet's own conversion constant, kept identical
-
-
-def _fast_efs(model, graphs) -> list[dict]:
-    import torch
-    from chgnet.model.model import BatchedGraph
-
-    comp = 0 if model.composition_model is None else model.composition_model(graphs)
-    g = BatchedGraph.from_graphs(
-        graphs,
-        bond_basis_expansion=model.bond_basis_expansion,
-        angle_basis_expansion=model.angle_basis_expansion,
-        compute_stress=True,
-    )
-    pred = model._compute(g)  # energy only; it is eV/atom when the model is intensive
-    energy = pred["e"]
-    total = (energy * pred["atoms_per_graph"]).sum() if model.is_intensive else energy.sum()
-    # create_graph=True as chgnet does: the backward kernels (and so the float32 rounding) then match
-    grads = torch.autograd.grad(total, [*g.atom_positions, *g.strains], create_graph=True)
-    k = len(graphs)
-    scale = _EV_PER_A3_IN_GPA / g.volumes
-    e = (energy + comp).detach().cpu().numpy()
-    return [
-        {
-            "e": e[i],
-            "f": (-grads[i]).detach().cpu().numpy(),
-            "s": (grads[k + i] * scale[i]).detach().cpu().numpy(),
-        }
-        for i in range(k)
-    ]
-
-
-def _fast_efs_agrees(model) -> bool:
-    """Whether _fast_efs reproduces predict_graph on a small two-structure batch of this chgnet."""
-    from pymatgen.core import Lattice, Structure
-
-    probes = [
-        Structure(Lattice.cubic(4.1), ["Er", "Pt", "Pt", "Pt"], [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.52, 0.5, 0]]),
-        Structure(Lattice.from_parameters(3.0, 3.1, 4.0, 88, 92, 118), ["Na", "Cl"], [[0, 0, 0], [0.45, 0.5, 0.55]]),
-    ]
-    try:
-        with _quiet():
-            graphs = [model.graph_converter(p) for p in probes]
-            ref = model.predict_graph(graphs, task="efs", batch_size=2)
-            new = _fast_efs(model, graphs)
-        return all(np.allclose(r[k], n[k], rtol=1e-5, atol=1e-5) for r, n in zip(ref, new) for k in "efs")
-    except Exception:
-        return False
-
-
-def _memoise_gradient(opt, atoms) -> None:
-    """Compute the filter's generalised forces once per geometry (the convergence test and the step
-    both ask; for FrechetCellFilter each evaluation costs a matrix log and 9 Fréchet derivatives)."""
-    optimizable = getattr(opt, "optimizable", None)
-    original = getattr(optimizable, "get_gradient", None)
-    if original is None:
-        return
-    memo: dict = {}
-
-    def get_gradient():
-        key = (atoms.positions.tobytes(), atoms.cell.array.tobytes())
-        if memo.get("key") != key:
-            memo["key"], memo["value"] = key, original()
-        return memo["value"].copy()
-
-    optimizable.get_gradient = get_gradient
 
 
 def _graph_of(model, atoms):
@@ -579,7 +469,7 @@ def chgnet_energies(
     if not good:
         return out
     model = load_model(MODEL_NAME, device)
-    with _quiet(), torch.no_grad():  # energies only: no autograd graph needed
+    with quiet(), torch.no_grad():  # energies only: no autograd graph needed
         for start in range(0, len(good), batch_size):
             idx = good[start : start + batch_size]
             graphs, kept = [], []
