@@ -328,7 +328,7 @@ def test_app_path_imports_nothing_heavy():
 
 
 def test_detached_sweep_survives_in_its_own_session(tmp_path):
-    from xrdtui.views.launch import start_sweep
+    from xrdtui.jobs.detached import start_sweep
 
     proc = start_sweep(str(tmp_path / "missing.toml"), tmp_path / "out" / "x.h5")
     assert proc.log == tmp_path / "out" / "x.log"
@@ -351,7 +351,7 @@ def test_detached_sweep_survives_in_its_own_session(tmp_path):
 
 @sync
 async def test_new_sweep_dialog_starts_a_detached_run(monkeypatch, tmp_path):
-    from xrdtui.views.launch import SweepProcess
+    from xrdtui.jobs.detached import SweepProcess
     from xrdtui.views.screens import sweep as sweep_screen
 
     started = []

@@ -15,6 +15,8 @@ from textual.reactive import reactive
 
 from textual.screen import Screen
 
+from xrdtui.views.messages import OpenLandscape
+
 
 def _screen(module: str, name: str) -> Callable[[], Screen]:
     """A mode factory that imports its screen on first use (plotext, numpy and h5py stay out of the
@@ -120,6 +122,10 @@ class XrdtuiApp(App):
         for banner in self.screen.query(Banner):
             banner.say(message or f"no store in {self.target} yet; waiting for one", "info")
         self.set_timer(self.scan_s, self._pick_live)
+
+    def on_open_landscape(self, message: OpenLandscape) -> None:
+        self.landscape_key = message.key
+        self.switch_mode("landscape")
 
     def watch_store(self, store: Path | None) -> None:
         self.sub_title = str(store) if store is not None else str(self.target)

@@ -63,11 +63,9 @@ def fmt_iso(created: str) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M")
 
 
-def fmt_level(level: float) -> str:
-    """A noise level as in task ids (``0.050``)."""
-    from xrdtui.store.layout import format_level
-
-    return format_level(level)
+def axis_label(unit: str) -> str:
+    """The y label of an objective's curve: "loss" for a dimensionless XRD loss, else its unit."""
+    return unit if unit and unit != "dimensionless" else "loss"
 
 
 def fmt_num(x: float, digits: int = 4) -> str:

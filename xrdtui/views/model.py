@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xrdtui.store.layout import format_level
-from xrdtui.store.records import LandscapeRecord, MatchRow, TaskRow
+from xrdtui.store.records import LandscapeRecord, MatchRow, TaskRow, pooled
+from xrdtui.vocab import HIERARCHY
 
-HIERARCHY = ("structure", "noise", "level", "method", "mode")
+
 
 
 # --- hierarchy (runs browser) -------------------------------------------------------------------
@@ -214,11 +215,7 @@ def pivot(
         key = (tuple(getattr(r, f) for f in row_fields), tuple(getattr(r, f) for f in col_fields))
         groups.setdefault(key, []).append(r)
     cells = {
-        key: Cell(
-            sum(r.k for r in rows if r.status == "done"),
-            sum(r.n for r in rows if r.status == "done"),
-            count_rows(rows),
-        )
+        key: Cell(*pooled(rows), count_rows(rows))
         for key, rows in groups.items()
     }
     row_keys = sorted({k[0] for k in cells}, key=sort_key(row_fields, order))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdtui.errors import StoreError
+from xrdtui.store.layout import KIND_CAMPAIGN
 from xrdtui.store.records import (
     Failure,
     LandscapeRecord,
@@ -27,6 +28,7 @@ from xrdtui.store.records import (
     StructureInfo,
     TaskRecord,
     TaskRow,
+    pooled,
 )
 from xrdtui.views.model import HIERARCHY, Band, loss_band, rate_index
 
@@ -119,22 +121,18 @@ class Campaign:
     landscapes: int = 0
 
     @property
+    def is_campaign(self) -> bool:
+        return self.kind == KIND_CAMPAIGN
+
+    @property
     def state(self) -> str:
-        """live | finished | stopped | created | error | landscapes."""
+        """The campaign's state (``xrdtui.vocab.CampaignState``), or "error" / "landscapes" for a file
+        that is unreadable / holds landscapes only."""
         if self.error:
             return "error"
-        if self.kind != "campaign":
+        if not self.is_campaign:
             return "landscapes"
-        p = self.progress
-        if p is None:
-            return "?"
-        if p.live:
-            return "live"
-        if p.finished:
-            return "finished"
-        if p.done + p.failed + p.running == 0:
-            return "created"
-        return "stopped"
+        return "?" if self.progress is None else str(self.progress.state)
 
     @property
     def rate(self) -> float:
@@ -153,12 +151,11 @@ def summarise(pool: StorePool, path: Path) -> Campaign:
     try:
         with pool.reader(path) as r:
             info = r.info
-            if info.kind != "campaign":
+            if not info.is_campaign:
                 return Campaign(path, path.name, info.kind, created=info.created, landscapes=len(r.landscapes()))
             progress = r.progress()
             rows = r.tasks()
-            k = sum(t.k for t in rows if t.status == "done")
-            n = sum(t.n for t in rows if t.status == "done")
+            k, n = pooled(rows)
             return Campaign(path, path.name, info.kind, "", info.created, progress, k, n, len(r.landscapes()))
     except StoreError as exc:  # missing/foreign/newer files are listed with their message
         return Campaign(path, path.name, "?", str(exc))
@@ -188,7 +185,7 @@ def pick_store(catalogue: Catalogue, prefer_live: bool = True) -> Path | None:
         live = [c for c in ok if c.progress is not None and c.progress.live]
         if live:
             return max(live, key=lambda c: c.progress.last_update).path
-    campaigns = [c for c in ok if c.kind == "campaign"] or ok
+    campaigns = [c for c in ok if c.is_campaign] or ok
     return max(campaigns, key=lambda c: (c.created, c.name)).path
 
 
@@ -207,7 +204,7 @@ def load_campaign(pool: StorePool, path: Path) -> CampaignData:
     """Task table and progress of one store (fast: no trajectories, no match tables)."""
     with pool.reader(path) as r:
         info = r.info
-        if info.kind != "campaign":
+        if not info.is_campaign:
             return CampaignData(path, info, None, [], {}, r.landscapes())
         return CampaignData(path, info, r.progress(), r.tasks(), {}, r.landscapes())
 
@@ -216,7 +213,7 @@ def load_rates(pool: StorePool, path: Path) -> tuple[Path, dict[tuple, MatchRow]
     """Match rates with Jeffreys intervals at every hierarchy depth (a second stage: the first call
     imports scipy in the reader, which takes about a second)."""
     with pool.reader(path, refresh=False) as r:
-        if r.info.kind != "campaign":
+        if not r.info.is_campaign:
             return path, {}
         tables = [r.match_table(group_by=HIERARCHY[:d]) for d in range(1, len(HIERARCHY) + 1)]
         return path, rate_index(tables)
@@ -237,7 +234,7 @@ class MatchData:
 def load_matches(pool: StorePool, path: Path, group_by: tuple[str, ...]) -> MatchData:
     """The match table in the asked grouping and the (noise, level, method, mode) table of Figure 1."""
     with pool.reader(path) as r:
-        if r.info.kind != "campaign":
+        if not r.info.is_campaign:
             raise StoreError(f"{path.name} holds landscapes only, no match rates")
         rows = r.match_table(group_by=group_by)
         fig = rows if tuple(group_by) == FIGURE_GROUPING else r.match_table(group_by=FIGURE_GROUPING)
@@ -300,7 +297,7 @@ def load_monitor(pool: StorePool, path: Path, focus_id: str | None, cache: Monit
     is not called here because its intervals import scipy.)"""
     with pool.reader(path) as r:
         info = r.info
-        if info.kind != "campaign":
+        if not info.is_campaign:
             raise StoreError(f"{path.name} holds landscapes only, nothing to monitor")
         progress = r.progress()
         counts = (progress.total, progress.done, progress.failed, progress.running, progress.pending)

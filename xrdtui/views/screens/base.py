@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from textual import on
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
+from xrdtui.views.messages import Loaded, LoadFailed
 
 
 class Banner(Static):
@@ -72,49 +73,35 @@ class StoreScreen(Screen):
     def reload(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def load(
-        self,
-        fn: Callable | str,
-        *args,
-        done: Callable,
-        failed: Callable[[str], None] | None = None,
-        group: str = "load",
-    ) -> Worker:
-        """Run ``fn(*args)`` in a thread worker; deliver its result to ``done`` (or a one-line error to
-        ``failed``, default the screen banner) on the UI thread unless a newer load replaced it.
-
-        ``fn`` may name a loader of :mod:`xrdtui.views.workers` (``"scan"``): it is then called as
-        ``fn(app.pool, *args)`` and the module (numpy, h5py) is imported in the thread, so the first
-        screen paints before any of that is loaded."""
-        failed = failed or self.show_error
+    def load(self, loader: str, *args, message: type[Loaded], group: str = "load") -> Worker:
+        """Run the loader ``loader`` of :mod:`xrdtui.views.workers` as ``loader(app.pool, *args)`` in a thread
+        worker and post its result to this screen as ``message(result)`` (or :class:`LoadFailed` with a
+        one-line reason), unless a newer load of the same ``group`` replaced it. The workers module (numpy,
+        h5py) is imported in the thread, so the first screen paints before any of that is loaded."""
         app = self.app
 
         def job() -> None:
             worker = get_current_worker()
             try:
-                if isinstance(fn, str):
-                    from xrdtui.views import workers
+                from xrdtui.views import workers
 
-                    result = getattr(workers, fn)(app.pool, *args)
-                else:
-                    result = fn(*args)
+                result: object = message(getattr(workers, loader)(app.pool, *args))
             except Exception as exc:  # every store problem ends as a message, never a crash
                 from xrdtui.views.workers import describe
 
-                message = describe(exc)
-                if not worker.is_cancelled:
-                    self._deliver(failed, message)
-                return
+                result = LoadFailed(group, describe(exc))
             if not worker.is_cancelled:
-                self._deliver(done, result)
+                self.post_message(result)
 
         return self.run_worker(job, thread=True, exclusive=True, group=group, exit_on_error=False)
 
-    def _deliver(self, fn: Callable, value) -> None:
-        try:
-            self.app.call_from_thread(fn, value)
-        except RuntimeError:  # the app is shutting down
-            pass
+    @on(LoadFailed)
+    def _load_failed(self, message: LoadFailed) -> None:
+        self.load_failed(message.group, message.text)
+
+    def load_failed(self, group: str, text: str) -> None:
+        """A load of ``group`` failed: by default the reason goes in the banner."""
+        self.show_error(text)
 
     def show_error(self, message: str) -> None:
         self.query_one(Banner).say(message, "error")

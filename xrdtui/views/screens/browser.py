@@ -18,6 +18,7 @@ from textual.widgets.tree import TreeNode as UITreeNode
 from typing import TYPE_CHECKING
 
 from xrdtui.views.fmt import DASH, fmt_duration, fmt_iso, fmt_rate, fmt_time
+from xrdtui.views.messages import CampaignLoaded, CatalogueLoaded, OpenLandscape, RatesLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 
 if TYPE_CHECKING:  # numpy/h5py-backed modules load in the first worker thread, after the first paint
@@ -56,7 +57,7 @@ def campaign_cells(c: Campaign) -> tuple:
     state = Text(c.state, style=STATE_STYLE.get(c.state, ""))
     if c.error:
         return (c.name, state, DASH, DASH, DASH, Text(c.error[:60], style="red"))
-    if c.kind != "campaign":
+    if not c.is_campaign:
         return (c.name, state, DASH, DASH, f"{c.landscapes} slices", fmt_iso(c.created))
     p = c.progress
     tasks = f"{p.done}/{p.total}" if p else DASH
@@ -89,14 +90,10 @@ def node_match(node: TreeNode, rates: dict) -> tuple[int, int, str] | None:
     m = rates.get(node.key)
     if m is not None and m.n:
         return m.k, m.n, fmt_rate(m.rate, m.lo, m.hi)
-    k, n = pooled(node)
+    from xrdtui.store.records import pooled  # numpy-backed: loaded by the first worker, after first paint
+
+    k, n = pooled(node.rows)
     return (k, n, fmt_rate(k / n)) if n else None
-
-
-def pooled(node: TreeNode) -> tuple[int, int]:
-    """Matched and judged members over the finished tasks below a node."""
-    done = [r for r in node.rows if r.status == "done"]
-    return sum(r.k for r in done), sum(r.n for r in done)
 
 
 def node_info(node: TreeNode, rates: dict) -> str:
@@ -158,14 +155,16 @@ class BrowserScreen(StoreScreen):
     # --- catalogue -----------------------------------------------------------------------------------
     def rescan(self) -> None:
         self._scanning = True
-        self.load("scan", self.app.target, done=self._show_catalogue, group="scan")
+        self.load("scan", self.app.target, message=CatalogueLoaded, group="scan")
 
     def _tick(self) -> None:
         if not self.is_current or self._scanning:
             return
         self.rescan()
 
-    def _show_catalogue(self, cat: Catalogue) -> None:
+    @on(CatalogueLoaded)
+    def _show_catalogue(self, message: CatalogueLoaded) -> None:
+        cat: Catalogue = message.value
         self._scanning = False
         table = self.query_one("#campaigns", DataTable)
         if self.app.store is None:  # choose before filling the table: its cursor must not choose
@@ -222,7 +221,13 @@ class BrowserScreen(StoreScreen):
         self._loading = True
         if not quiet:
             self.query_one("#node-info", Static).update(f"loading {store.name} …")
-        self.load("load_campaign", store, done=self._show_campaign, failed=self._campaign_failed)
+        self.load("load_campaign", store, message=CampaignLoaded)
+
+    def load_failed(self, group: str, text: str) -> None:
+        if group == "load":  # the campaign itself: the tree says so too
+            self._campaign_failed(text)
+        else:
+            self.show_error(text)
 
     def _campaign_failed(self, message: str) -> None:
         self._loading = False
@@ -234,7 +239,9 @@ class BrowserScreen(StoreScreen):
         self.show_error(message)
         self.query_one("#node-info", Static).update(message)
 
-    def _show_campaign(self, data: CampaignData) -> None:
+    @on(CampaignLoaded)
+    def _show_campaign(self, message: CampaignLoaded) -> None:
+        data: CampaignData = message.value
         self._loading = False
         if data.path != self.app.store:
             return
@@ -272,14 +279,15 @@ class BrowserScreen(StoreScreen):
                 self._rates_timer = self.set_timer(wait, self._rates_due)
             return
         self._rates_for, self._rates_at = done, time.monotonic()
-        self.load("load_rates", data.path, done=self._show_rates, group="rates")
+        self.load("load_rates", data.path, message=RatesLoaded, group="rates")
 
     def _rates_due(self) -> None:
         self._rates_timer = None
         self._maybe_load_rates()
 
-    def _show_rates(self, result) -> None:
-        path, rates = result
+    @on(RatesLoaded)
+    def _show_rates(self, message: RatesLoaded) -> None:
+        path, rates = message.value
         if self._data is None or self._data.path != path:
             return
         self._data.rates = rates
@@ -364,8 +372,7 @@ class BrowserScreen(StoreScreen):
 
             self.app.push_screen(DetailScreen(self.app.store, data.task_id))
         elif isinstance(data, str):
-            self.app.landscape_key = data
-            self.app.switch_mode("landscape")
+            self.post_message(OpenLandscape(data))
 
     # --- filter ------------------------------------------------------------------------------------------
     def action_filter(self) -> None:

@@ -14,14 +14,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from xrdtui.views.fmt import DASH, fmt_duration, fmt_num, fmt_rate
+from xrdtui.methods import method_info
+from xrdtui.views.fmt import DASH, axis_label, fmt_duration, fmt_num, fmt_rate
 from xrdtui.views.model import Band, forward_fill, loss_band, sample_pattern
+from xrdtui.views.messages import DetailLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import DIM, PALETTE, Curve, LossChart, PatternChart, Trace
 from xrdtui.views.workers import DetailData
+from xrdtui.vocab import LATTICE_PARAMS
 
-PARAMS = ("a", "b", "c", "α", "β", "γ")
-UNITS = ("Å", "Å", "Å", "°", "°", "°")
 
 
 def member_note(data: DetailData, b: int) -> str:
@@ -55,7 +56,8 @@ def lattice_rows(data: DetailData, b: int) -> list[tuple]:
     init = np.asarray(r.init_lattice[b], float)
     final = np.asarray(r.final_lattice[b], float)
     rows = []
-    for i, (name, unit) in enumerate(zip(PARAMS, UNITS)):
+    for i, p in enumerate(LATTICE_PARAMS):
+        name, unit = p.symbol, p.unit
         digits = 3 if unit == "Å" else 2
         d = final[i] - truth[i]
         delta = DASH
@@ -119,13 +121,15 @@ class DetailScreen(StoreScreen):
         self.reload()
 
     def reload(self) -> None:
-        self.load("load_detail", self.store, self.task_id, done=self._show)
+        self.load("load_detail", self.store, self.task_id, message=DetailLoaded)
 
     def _poll(self) -> None:
         if self.is_current:
             self.reload()
 
-    def _show(self, data: DetailData) -> None:
+    @on(DetailLoaded)
+    def _show(self, message: DetailLoaded) -> None:
+        data: DetailData = message.value
         self.query_one(Banner).clear()
         first = self._data is None
         self._data = data
@@ -170,7 +174,7 @@ class DetailScreen(StoreScreen):
         xrd = self.query_one("#xrd-chart", PatternChart)
         lattice = self.query_one("#lattice-table", DataTable)
         note = self.query_one("#member-note", Static)
-        ylabel = "eV/atom" if rec.info.method == "chgnet" else "loss"
+        ylabel = axis_label(method_info(rec.info.method).unit)
         if rec.result is None:
             band = loss_band(rec.partial_loss)
             curves = [Curve("batch (running)", band, PALETTE[0])] if band is not None else []

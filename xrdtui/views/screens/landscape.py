@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -15,6 +16,7 @@ from textual.widgets.data_table import ColumnKey
 
 from xrdtui.store.records import LandscapeRecord
 from xrdtui.views.model import cycle_landscape
+from xrdtui.views.messages import LandscapeIndexLoaded, LandscapeLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.heatmap import MINIMUM_COLOUR, PATH_COLOURS, Heatmap, legend
 from xrdtui.views.workers import store_files
@@ -54,9 +56,11 @@ class LandscapeScreen(StoreScreen):
         paths = [self.store] if self.store is not None else []
         paths += [p for p in store_files(self.app.folder) if p not in paths]
         self.query_one("#ls-head", Static).update("looking for landscapes …")
-        self.load("landscape_index", paths, done=self._indexed, group="index")
+        self.load("landscape_index", paths, message=LandscapeIndexLoaded, group="index")
 
-    def _indexed(self, index: dict[str, Path]) -> None:
+    @on(LandscapeIndexLoaded)
+    def _indexed(self, message: LandscapeIndexLoaded) -> None:
+        index: dict[str, Path] = message.value
         self._index = index
         if not index:
             self.query_one(Banner).say(
@@ -74,9 +78,11 @@ class LandscapeScreen(StoreScreen):
             return
         self.app.landscape_key = key
         self.query_one("#ls-head", Static).update(f"loading {key} …")
-        self.load("load_landscape", self._index[key], key, done=self._show)
+        self.load("load_landscape", self._index[key], key, message=LandscapeLoaded)
 
-    def _show(self, rec: LandscapeRecord) -> None:
+    @on(LandscapeLoaded)
+    def _show(self, message: LandscapeLoaded) -> None:
+        rec: LandscapeRecord = message.value
         if rec.key != self.app.landscape_key:
             return
         self._record = rec

@@ -14,6 +14,7 @@ from xrdtui.store.layout import format_level
 from xrdtui.store.records import MatchRow
 from xrdtui.views.fmt import DASH
 from xrdtui.views.model import field_order, figure1_series, sort_match_rows
+from xrdtui.views.messages import MatchesLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import MatchFigure
 from xrdtui.views.workers import MatchData
@@ -81,9 +82,11 @@ class MatchScreen(StoreScreen):
         if self.store is None:
             self.query_one(Banner).say("no store chosen: pick one in the runs browser (b)", "info")
             return
-        self.load("load_matches", self.store, self.group_by, done=self._show)
+        self.load("load_matches", self.store, self.group_by, message=MatchesLoaded)
 
-    def _show(self, data: MatchData) -> None:
+    @on(MatchesLoaded)
+    def _show(self, message: MatchesLoaded) -> None:
+        data: MatchData = message.value
         if data.path != self.store or data.group_by != self.group_by:
             return
         self.query_one(Banner).clear()

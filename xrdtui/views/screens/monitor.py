@@ -14,13 +14,23 @@ from textual.containers import Container
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
 from xrdtui.store.layout import format_level
-from xrdtui.views.fmt import DASH, fmt_duration, fmt_time
+from xrdtui.methods import method_info
+from xrdtui.views.fmt import DASH, axis_label, fmt_duration, fmt_time
 from xrdtui.views.model import pivot
+from xrdtui.views.messages import MonitorLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import PALETTE, Curve, LossChart
 from xrdtui.views.workers import MonitorCache, MonitorData, RunningTask
+from xrdtui.vocab import MODE_ABBREVIATIONS, CampaignState
 
 BAR = 10
+STATE_BADGES = {
+    CampaignState.LIVE: ("● live", "bold yellow"),
+    CampaignState.FINISHED: ("✓ finished", "green"),
+    CampaignState.CREATED: ("○ not started", "dim"),
+    CampaignState.COMPLETE: ("■ complete", "magenta"),
+    CampaignState.STOPPED: ("■ stopped", "magenta"),
+}
 
 
 def bar(fraction: float, width: int = BAR) -> str:
@@ -35,15 +45,12 @@ def summary_text(data: MonitorData, now: float) -> Text:
     p = data.progress
     t = Text()
     t.append(f"{data.info.name or data.path.stem} ", style="bold")
-    if p.live:
-        t.append("● live", style="bold yellow")
-    elif p.finished:
-        t.append("✓ finished", style="green")
-    elif p.done + p.failed + p.running == 0:
-        t.append("○ not started", style="dim")
-    else:
+    state = p.state
+    badge, style = STATE_BADGES[state]
+    if state in (CampaignState.STOPPED, CampaignState.COMPLETE):
         ago = now - p.last_update if p.last_update == p.last_update else float("nan")
-        t.append(f"■ stopped (last heartbeat {fmt_duration(ago)} ago)", style="magenta")
+        badge += f" (last heartbeat {fmt_duration(ago)} ago)"
+    t.append(badge, style=style)
     t.append(f"   {p.done}/{p.total} done", style="green")
     t.append(f" · {p.failed} failed", style="red" if p.failed else "dim")
     t.append(f" · {p.running} running", style="yellow" if p.running else "dim")
@@ -146,9 +153,9 @@ class MonitorScreen(StoreScreen):
             return  # a finished or stopped campaign is polled slowly, only to notice a resume
         self._busy = True
         self._loaded_at = time.monotonic()
-        self.load("load_monitor", self.store, self._focus, self._cache, done=self._show, failed=self._failed)
+        self.load("load_monitor", self.store, self._focus, self._cache, message=MonitorLoaded)
 
-    def _failed(self, message: str) -> None:
+    def load_failed(self, group: str, message: str) -> None:
         self._busy = False
         sweep = next((s for s in reversed(self.app.sweeps) if s.store == self.store), None)
         if sweep is not None and "no store" in message:
@@ -158,7 +165,9 @@ class MonitorScreen(StoreScreen):
             self.show_error(message)
             self.query_one("#summary", Static).update("")
 
-    def _show(self, data: MonitorData) -> None:
+    @on(MonitorLoaded)
+    def _show(self, message: MonitorLoaded) -> None:
+        data: MonitorData = message.value
         self._busy = False
         if data.path != self.store:
             return
@@ -218,8 +227,8 @@ class MonitorScreen(StoreScreen):
             title = title or f"last finished {data.latest.info.task_id}: median and 10-90% of {band.n} members"
         chart = self.query_one("#live-loss", LossChart)
         records = [c for c in (data.focus, data.latest) if c is not None]
-        energy = len(curves) == 1 and records and records[0].info.method == "chgnet"
-        chart.show_curves(curves, title=title or "no task running or finished yet", ylabel="eV/atom" if energy else "loss")
+        unit = method_info(records[0].info.method).unit if len(curves) == 1 and records else ""
+        chart.show_curves(curves, title=title or "no task running or finished yet", ylabel=axis_label(unit))
 
     def _show_pivot(self, data: MonitorData) -> None:
         if data.rows_version == self._rows_version:
@@ -289,7 +298,7 @@ def short(task_id: str) -> str:
     return "/".join(parts[2:]) if len(parts) == 5 else task_id
 
 
-ABBREV = {"projected": "proj", "free-from-projected-init": "ffpi", "entropy": "entr", "cosine": "cos", "relax": "rlx"}
+ABBREV = {**MODE_ABBREVIATIONS, "entropy": "entr", "cosine": "cos"}
 
 
 def abbreviate(label: str) -> str:

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from xrdtui.errors import XrdtuiError
-from xrdtui.views.launch import SweepProcess, start_sweep
+from xrdtui.jobs.detached import SweepProcess, start_sweep
 from xrdtui.views.workers import summarise
 
 

@@ -12,6 +12,7 @@ from textual.widget import Widget
 
 from xrdtui.store.records import LandscapeRecord
 from xrdtui.views.model import grid_to_image, normalise, point_to_pixel
+from xrdtui.vocab import PARAM_NAMES
 
 # viridis at 9 stops (sRGB); low objective values (minima) are dark.
 _VIRIDIS = np.array(
@@ -167,11 +168,10 @@ def _cell_of(rec: LandscapeRecord, point, width: int, height: int) -> tuple[int,
 def _truth_point(rec: LandscapeRecord) -> tuple[float, float] | None:
     """The ground truth's (p1, p2), looked up by parameter name in ``truth`` [6] (a, b, c, alpha,
     beta, gamma); None for parameters outside the lattice (e.g. coordinates) unless given in attrs."""
-    names = ("a", "b", "c", "alpha", "beta", "gamma")
     vals = []
     for p in (rec.p1, rec.p2):
-        if p in names and rec.truth is not None and len(rec.truth) == 6:
-            vals.append(float(rec.truth[names.index(p)]))
+        if p in PARAM_NAMES and rec.truth is not None and len(rec.truth) == 6:
+            vals.append(float(rec.truth[PARAM_NAMES.index(p)]))
         elif f"truth.{p}" in rec.attrs:
             vals.append(float(rec.attrs[f"truth.{p}"]))
         else:
