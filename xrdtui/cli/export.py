@@ -8,7 +8,9 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-LATTICE = ("a", "b", "c", "alpha", "beta", "gamma")
+from xrdtui.vocab import PARAM_NAMES
+
+LATTICE = PARAM_NAMES
 
 MEMBER_COLUMNS = (
     ["campaign", "task", "structure", "noise", "level", "method", "mode", "seed", "member", "matched", "rms",
