@@ -76,7 +76,8 @@ def test_match_rate_error_bars_are_pooled_jeffreys_intervals(tiny_store, tmp_pat
     assert "σ" in lattice.get_xlabel() and "match rate" in lattice.get_ylabel()
     assert "CHGNet" in fig._suptitle.get_text()  # Figure 7a: the store has CHGNet rows
     # 2 losses x 2 modes + CHGNet relax = 5 series in each panel.
-    assert len(lattice.containers) == 5 and len(coords.containers) == 5
+    # lattice: cosine and mse free and projected, CHGNet; coordinates: free descent only, CHGNet
+    assert len(lattice.containers) == 5 and len(coords.containers) == 3
     series = {c.get_label(): c for c in lattice.containers}
     assert set(series) == {"cosine · free", "cosine · projected", "mse · free", "mse · projected", "chgnet · relax"}
     # cosine/free at sigma 0.1, pooled over both structures, from the task rows and scipy directly.
@@ -142,10 +143,11 @@ def test_member_with_coordinate_noise_shows_site_displacements(tiny_store):
 
     with _open(tiny_store) as r:
         fig = build("member", r, task="Au2S/coords/0.05/mse", member=1)
-        truth = r.structures()["Au2S"]
-        free = r.task("Au2S/coords/0.050/mse/free").result
+        free_task = r.task("Au2S/coords/0.050/mse/free")
+        truth = r.structures()["Au2S"].in_cell(free_task.info.cell)  # the task's (primitive) cell
+        free = free_task.result
     lattice_ax, sites_ax, _ = _panels(fig)
-    assert "Å" in sites_ax.get_ylabel() and len(sites_ax.containers) == 3
+    assert "Å" in sites_ax.get_ylabel() and len(sites_ax.containers) == 2  # distorted, free GD
     assert [t.get_text() for t in sites_ax.get_xticklabels()] == ["Au1", "Au2", "Au3", "Au4", "S5", "S6"]
     # Nearest-image distances from pymatgen, in the truth's cell.
     lat = Lattice.from_parameters(*truth.lattice)

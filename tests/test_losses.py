@@ -36,7 +36,7 @@ def test_disjoint_patterns():
     b[60:] = torch.rand(40, dtype=torch.float64) + 0.1
     assert losses.get_loss("cosine")(a, b).item() == 0.0
     assert losses.similarity("entropy", a, b).item() == pytest.approx(0.0, abs=1e-12)
-    assert losses.get_loss("mse")(a, b).item() == pytest.approx(((a[0] - b) ** 2).mean().item())
+    assert losses.get_loss("mse")(a, b).item() == pytest.approx(((a[0] - b) ** 2).sum().item())
 
 
 def test_against_independent_references():
@@ -47,7 +47,7 @@ def test_against_independent_references():
     got = losses.similarity("cosine", torch.tensor(pred), torch.tensor(target)).numpy()
     np.testing.assert_allclose(got, cos, rtol=1e-12)
     np.testing.assert_allclose(losses.get_loss("mse")(torch.tensor(pred), torch.tensor(target)).numpy(),
-                               ((pred - target) ** 2).mean(axis=1), rtol=1e-12)
+                               ((pred - target) ** 2).sum(axis=1), rtol=1e-12)  # paper: ||x - x^||^2
     # 2 S(m) - S(p) - S(q) = 2 JSD(p, q) (nats): similarity = 1 - JSD / ln 2
     jsd = np.array([jensenshannon(row, target, base=math.e) ** 2 for row in pred])
     got = losses.similarity("entropy", torch.tensor(pred), torch.tensor(target)).numpy()

@@ -28,19 +28,58 @@ def test_strain_entries_follow_their_uniform_laws():
     np.testing.assert_allclose(diag.var(), sigma**2 / 3, rtol=0.03)
 
 
-def test_lattice_noise_equals_S_times_L_with_pymatgen():
+def test_cartesian_strain_applies_S_to_each_lattice_vector_with_pymatgen():
+    """The paper's L~ = S L (columns of L the lattice vectors): every vector v becomes S v, in pymatgen's
+    Lattice.from_parameters frame."""
     from pymatgen.core import Lattice
 
     params = lattice_params(benchmark_structure("CsTlO"))  # monoclinic: non-trivial metric
     strain = noise.sample_strain(0.1, 20, np.random.default_rng(7))
-    got = noise.strained_params(params, strain)
+    got = noise.strained_params(params, strain)  # the default form
+    matrix = Lattice.from_parameters(*params).matrix  # rows a, b, c
+    for S, p in zip(strain, got):
+        deformed = np.array([S @ v for v in matrix])
+        np.testing.assert_allclose(Lattice(deformed).parameters, p, rtol=1e-10, atol=1e-9)
+        # the distorted cell's metric is that of S applied to each vector
+        np.testing.assert_allclose(Lattice.from_parameters(*p).metric_tensor, deformed @ deformed.T, rtol=1e-9)
+    np.testing.assert_array_equal(noise.lattice_noise(params, 0.1, 20, np.random.default_rng(7)), got)
+
+
+def test_basis_strain_mixes_the_cell_vectors_with_pymatgen():
+    from pymatgen.core import Lattice
+
+    params = lattice_params(benchmark_structure("CsTlO"))
+    strain = noise.sample_strain(0.1, 20, np.random.default_rng(7))
+    got = noise.strained_params(params, strain, "basis")
     lattice = Lattice.from_parameters(*params)
     expected = np.array([Lattice(S @ lattice.matrix).parameters for S in strain])
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-9)
-    # and lattice_noise is exactly strained_params of sample_strain from the same stream
     np.testing.assert_array_equal(
-        noise.lattice_noise(params, 0.1, 20, np.random.default_rng(7)), got
+        noise.lattice_noise(params, 0.1, 20, np.random.default_rng(7), form="basis"), got
     )
+
+
+def test_both_strain_forms_agree_for_cubic_cells_only():
+    from scipy.stats import ks_2samp
+
+    strain = noise.sample_strain(0.08, 4000, np.random.default_rng(5))
+    cubic = lattice_params(benchmark_structure("PbF2"))
+    # for a cubic cell M = aI: cartesian(S) = basis(S^T) member by member ...
+    np.testing.assert_allclose(noise.strained_params(cubic, strain),
+                               noise.strained_params(cubic, strain.transpose(0, 2, 1), "basis"), atol=1e-9)
+    # ... and since S^T has the law of S, the two distributions agree
+    cart, basis = noise.strained_params(cubic, strain), noise.strained_params(cubic, strain, "basis")
+    assert ks_2samp(cart[:, 3], basis[:, 3]).pvalue > 1e-3
+    # not for a monoclinic cell with a long a axis: the basis form shears gamma far more
+    mono = lattice_params(benchmark_structure("Na3MnCoNiO6"))
+    cart, basis = noise.strained_params(mono, strain), noise.strained_params(mono, strain, "basis")
+    assert ks_2samp(cart[:, 5], basis[:, 5]).pvalue < 1e-10
+    assert np.abs(basis[:, 5] - 90).mean() > 3 * np.abs(cart[:, 5] - 90).mean()
+
+
+def test_unknown_strain_form_is_a_config_error():
+    with pytest.raises(ConfigError, match="strain form"):
+        noise.strained_params(lattice_params(benchmark_structure("U2Ti")), np.eye(3)[None], "sideways")
 
 
 def test_zero_level_is_identity():

@@ -55,8 +55,9 @@ def rel_l2(pred, ref):
 
 
 def dense_reference(sim, lattice, frac=None):
+    s = sim.settings
     tt, inten = sim.peaks(lattice, frac)
-    ref = dense_profile(SETTINGS.two_theta, tt, inten, SETTINGS.U, SETTINGS.V, SETTINGS.W, SETTINGS.eta)
+    ref = dense_profile(s.two_theta, tt, inten, s.U, s.V, s.W, s.eta, profile=s.profile)
     return ref / ref.amax(1, keepdim=True)
 
 
@@ -99,9 +100,11 @@ def test_partial_occupancy_matches_pymatgen():
     assert_same_peaks(merged_peaks(tt, inten), ref.x, ref.y)
 
 
+@pytest.mark.parametrize("profile", ["height", "area"])
 @pytest.mark.parametrize("name", ["U2Ti", "Na3MnCoNiO6", "PbF2", "CsTlO"])
-def test_profile_matches_dense_sum(sims, name):
-    sim = sims[name]
+def test_profile_matches_dense_sum(sims, name, profile):
+    sim = sims[name] if profile == SETTINGS.profile else XRDSimulator(benchmark_structure(name),
+                                                                      PatternSettings(profile=profile))
     rng = np.random.default_rng(3)
     lattice = torch.tensor(np.vstack([sim.template_lattice.numpy(),
                                       lattice_noise(sim.template_lattice.numpy(), 0.05, 3, rng)]))
@@ -110,6 +113,49 @@ def test_profile_matches_dense_sum(sims, name):
     assert rel_l2(pred, dense_reference(sim, lattice)) < 1e-3
     frac = torch.tensor(coord_noise(sim.template_frac.numpy(), 0.05, 4, rng))
     assert rel_l2(sim.pattern(lattice, frac), dense_reference(sim, lattice, frac)) < 1e-3
+
+
+def a2_pattern(two_theta, positions, intensities, U=0.1, V=0.01, W=0.1, eta=0.1, unit_area=False):
+    """Paper A.2 written out independently: Σ I_k [η G + (1 − η) L] with Caglioti widths; G, L of unit
+    height (or unit area), max-normalised."""
+    t = np.tan(np.radians(np.asarray(positions)) / 2)
+    fwhm = np.sqrt(U * t * t + V * t + W)
+    out = np.zeros_like(two_theta)
+    for p, h, i in zip(positions, fwhm, intensities):
+        z2 = ((two_theta - p) / h) ** 2
+        g, lor = np.exp(-4 * np.log(2) * z2), 1 / (1 + 4 * z2)
+        if unit_area:
+            g, lor = g * (2 / h) * np.sqrt(np.log(2) / np.pi), lor * 2 / (np.pi * h)
+        out += i * (eta * g + (1 - eta) * lor)
+    return out / out.max()
+
+
+OTHER_STRUCTURES = {  # not benchmark structures: rock salt, diamond, wurtzite, rutile, baddeleyite
+    "NaCl": (225, (5.64, 5.64, 5.64, 90, 90, 90), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "Si": (227, (5.431, 5.431, 5.431, 90, 90, 90), ["Si"], [[0.125, 0.125, 0.125]]),
+    "ZnO": (186, (3.2496, 3.2496, 5.2065, 90, 90, 120), ["Zn", "O"], [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.3819]]),
+    "TiO2": (136, (4.594, 4.594, 2.959, 90, 90, 90), ["Ti", "O"], [[0, 0, 0], [0.3048, 0.3048, 0]]),
+    "ZrO2": (14, (5.1505, 5.2116, 5.3173, 90, 99.23, 90), ["Zr", "O", "O"],
+             [[0.2754, 0.0395, 0.2083], [0.0700, 0.3317, 0.3447], [0.4496, 0.7569, 0.4792]]),
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER_STRUCTURES))
+def test_patterns_are_pymatgen_peaks_broadened_by_the_paper_formula(name):
+    """Default settings = paper A.2: pymatgen's peaks in 0-90° broadened with unit-height G and L; the
+    "area" option = the same with unit-area G and L. Each agrees to < 1e-3 relative L2 and is > 5 %
+    from the other form (so the test tells the two apart)."""
+    number, lattice, species, coords = OTHER_STRUCTURES[name]
+    structure = Structure.from_spacegroup(number, Lattice.from_parameters(*lattice), species, coords)
+    peaks = CALC.get_pattern(structure, scaled=False, two_theta_range=(0, 90))
+    for profile, unit_area in (("height", False), ("area", True)):
+        sim = XRDSimulator(structure, PatternSettings(profile=profile))
+        with torch.no_grad():
+            ours = sim.pattern(sim.template_lattice[None])[0].double().numpy()
+        ref = a2_pattern(SETTINGS.two_theta, peaks.x, peaks.y, unit_area=unit_area)
+        other = a2_pattern(SETTINGS.two_theta, peaks.x, peaks.y, unit_area=not unit_area)
+        assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) < 1e-3
+        assert np.linalg.norm(ours - other) / np.linalg.norm(other) > 0.05
 
 
 def test_pattern_is_normalised_and_batch_independent(sims):
@@ -169,13 +215,13 @@ def test_gradients_flow_in_float32_default():
     assert torch.isfinite(frac.grad).all() and frac.grad.abs().sum() > 0
 
 
-HARD_CUT = PatternSettings(tail_full=0.0, tail_zero=1e-3)
+TAPER = PatternSettings(tail_full=2.0, tail_zero=4.0)
 
 
-@pytest.mark.parametrize("settings, smooth", [(SETTINGS, True), (HARD_CUT, False)])
+@pytest.mark.parametrize("settings, smooth", [(TAPER, True), (SETTINGS, False)])
 def test_peak_crossing_the_range_end_is_continuous(settings, smooth):
-    """A strong reflection moving through 90° and the taper (92-94°) changes the pattern smoothly; the
-    same test catches a hard cut at 90° (second differences jump)."""
+    """With the taper option, a strong reflection moving through 90° and the taper (92-94°) changes the
+    pattern smoothly; the same test catches the default hard cut at 90° (second differences jump)."""
     sim = XRDSimulator(benchmark_structure("ErPt3"), settings)
     tt, inten = sim.peaks(sim.template_lattice)
     sel = (tt > 70) & (tt < 90)

@@ -171,10 +171,10 @@ async def test_monitor_shows_progress_running_rates_and_failures(demo):
         assert cell(run_table, running[0], "step").endswith("/40")
         pivot = screen.query_one("#pivot", DataTable)
         m = table[("lattice", 0.02, "mse", "free")]
-        assert cell(pivot, "lattice/0.020", "mse/free") == f"{m.rate:.2f}"
+        assert cell(pivot, "lattice/0.020", "mse/free") == f"{m.rate:.2f}/{m.rate_s:.2f}"  # paper/strict
         # U2Ti's task is done, Au2S's still running: the pooled rate so far, dimmed until the cell is complete
         partial = table[("coords", 0.08, "chgnet", "relax")]
-        assert cell(pivot, "coords/0.080", "chgnet/relax") == f"{partial.rate:.2f}"
+        assert cell(pivot, "coords/0.080", "chgnet/relax") == f"{partial.rate:.2f}/{partial.rate_s:.2f}"
         assert pivot.get_cell("coords/0.080", "chgnet/relax").style == "dim"
         assert pivot.get_cell("lattice/0.020", "mse/free").style == "bold"
         await pilot.press("3")

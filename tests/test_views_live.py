@@ -56,7 +56,8 @@ async def test_watch_follows_a_live_writer(tmp_path):
                 m = {x.key: x for x in r.match_table(group_by=("noise", "level", "method", "mode"))}
                 failures = r.failures()
             got = pivot.get_cell("coords/0.080", "cosine/projected").plain
-            assert got == f"{m[('coords', 0.08, 'cosine', 'projected')].rate:.2f}"
+            cell_rates = m[("coords", 0.08, "cosine", "projected")]
+            assert got == f"{cell_rates.rate:.2f}/{cell_rates.rate_s:.2f}"  # paper/strict
             assert app.screen.query_one("#failure-table", DataTable).row_count == len(failures)
             assert any(f.member == -1 and "live synthetic failure" in f.reason for f in failures)
         # it was followed live: counts rose in several steps, running tasks and their curves were shown

@@ -82,7 +82,7 @@ def tasks_for(structs, *, levels=(0.02, 0.08), noises=("lattice", "coords"), met
 def result_for(info: TaskInfo, truth: StructureInfo) -> TaskResult:
     """A plausible result: members converge unless the level is high; matched ones end near the truth."""
     rng = _rng(info.task_id)
-    b, n, t = info.n_members, info.n_sites, info.max_steps
+    b, t = info.n_members, info.max_steps
     n_steps = rng.integers(t // 2, t + 1, size=b).astype(np.int32)
     rows = int(n_steps.max()) + 1
     p_match = 0.9 - 6 * info.level - (0.1 if info.mode == "free" else 0.0)
@@ -109,6 +109,8 @@ def result_for(info: TaskInfo, truth: StructureInfo) -> TaskResult:
         failed[-1] = True
         matched[-1] = False
     k = int(matched.sum())
+    recovered = matched & (np.arange(b) % 2 == 0)  # the strict metric keeps every other matched member
+    ks = int(recovered.sum())
     rng_pat = _rng("truth", truth.name)
     pos = np.sort(rng_pat.uniform(15, 85, 8))
     heights = rng_pat.uniform(0.2, 1.0, 8)
@@ -126,6 +128,10 @@ def result_for(info: TaskInfo, truth: StructureInfo) -> TaskResult:
         init_pattern=init_pat.astype("f2"), final_pattern=final_pat.astype("f2"),
         wall_s=1.0 + round(float(rng.random()), 2), worker="synthetic:1", k=k, n=b,
         lo=max(0.0, k / b - 0.3) if k else 0.0, hi=min(1.0, k / b + 0.3) if k < b else 1.0,
+        recovered=recovered, strict_rms=np.where(recovered, 0.01, np.nan),
+        length_error=np.abs(final / np.asarray(truth.lattice)[None] - 1)[:, :3].max(1),
+        angle_error=np.abs(final - np.asarray(truth.lattice)[None])[:, 3:].max(1), site_error=np.zeros(b),
+        ks=ks, lo_s=max(0.0, ks / b - 0.3) if ks else 0.0, hi_s=min(1.0, ks / b + 0.3) if ks < b else 1.0,
     )
 
 

@@ -43,6 +43,37 @@ MODE_ORDER: tuple[str, ...] = (Mode.START, Mode.FREE, Mode.FREE_FROM_PROJECTED_I
 MODE_ABBREVIATIONS = {Mode.PROJECTED: "proj", Mode.FREE_FROM_PROJECTED_INIT: "ffpi", Mode.RELAX: "rlx"}
 
 
+class StrainForm(StrEnum):
+    """How the lattice-noise deformation S acts (``[noise] strain``; see ``engine.noise``)."""
+
+    CARTESIAN = "cartesian"  # L~ = S L, columns of L the lattice vectors (the paper's, default)
+    BASIS = "basis"  # S mixes the cell vectors: a~_i = sum_j s_ij a_j
+
+
+STRAIN_FORMS: tuple[str, ...] = tuple(s.value for s in StrainForm)
+
+
+class Profile(StrEnum):
+    """Peak normalisation of the simulated patterns (``[pattern] profile``; see ``engine.profile``)."""
+
+    HEIGHT = "height"  # paper A.2: unit-height G and L, each peak's height is its intensity (default)
+    AREA = "area"  # unit-area G and L, each peak's area is its intensity
+
+
+PROFILES: tuple[str, ...] = tuple(p.value for p in Profile)
+
+
+class Cell(StrEnum):
+    """The cell coordinate-noise tasks distort and optimise (``[noise] cell``; ``engine.structures.in_cell``)."""
+
+    PRIMITIVE = "primitive"  # standard primitive cell: MP-20's cells up to axis order and signs (default)
+    NIGGLI = "niggli"  # Niggli-reduced primitive cell (shortest vectors)
+    CONVENTIONAL = "conventional"  # conventional standard cell (the lattice study's: the projectors need it)
+
+
+CELLS: tuple[str, ...] = tuple(c.value for c in Cell)
+
+
 class Family(StrEnum):
     """Crystal families of the projectors (paper A.3); trigonal structures use the hexagonal one."""
 

@@ -1,4 +1,5 @@
-"""CSV export of a store: tidy long tables a spreadsheet, pandas or R reads directly."""
+"""CSV export of a store: tidy long tables a spreadsheet, pandas or R reads directly, and the campaign's
+conventions (every setting it ran with) as JSON beside them."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from xrdtui.vocab import PARAM_NAMES
 
 LATTICE = PARAM_NAMES
 
+STRICT_COLUMNS = ["recovered", "strict_rms", "length_error", "angle_error", "site_error"]
 MEMBER_COLUMNS = (
-    ["campaign", "task", "structure", "noise", "level", "method", "mode", "seed", "member", "matched", "rms",
-     "final_loss", "final_similarity", "steps", "converged", "failed", "reason"]
+    ["campaign", "task", "structure", "noise", "level", "method", "mode", "cell", "seed", "member", "matched", "rms",
+     *STRICT_COLUMNS, "final_loss", "final_similarity", "steps", "converged", "failed", "reason"]
     + [f"init_{p}" for p in LATTICE]
     + [f"final_{p}" for p in LATTICE]
 )
-WIDE_COLUMNS = ["campaign", "task", "structure", "noise", "level", "method", "mode", "status", "k", "n", "rate", "lo",
-                "hi", "wall_s"]
+WIDE_COLUMNS = ["campaign", "task", "structure", "noise", "level", "method", "mode", "cell", "status", "k", "n", "rate",
+                "lo", "hi", "k_strict", "rate_strict", "lo_strict", "hi_strict", "wall_s"]
 TRAJECTORY_COLUMNS = ["task", "member", "step", "loss"]
 
 
@@ -41,6 +43,31 @@ def _sink(output: Path | str):
     tmp.replace(output)  # never leave a half-written CSV under the requested name
 
 
+def _strict_cell(res, key: str, b: int) -> str:
+    values = getattr(res, key)
+    if values is None:  # a store without the strict metric
+        return ""
+    return str(int(values[b])) if key == "recovered" else _num(values[b])
+
+
+def conventions_path(output: Path | str) -> Path:
+    """Where the conventions of an export to ``output`` go: ``results.csv`` -> ``results.conventions.json``."""
+    output = Path(output)
+    return output.with_name(output.stem + ".conventions.json")
+
+
+def write_conventions(reader, output: Path | str) -> None:
+    """The campaign's conventions (``StoreInfo.conventions``) with its name, seed and versions, as JSON
+    (``-``: standard output)."""
+    import json
+
+    info = reader.info
+    data = {"campaign": info.name, "store": str(reader.path), "seed": info.seed, "schema": info.schema,
+            "xrdtui_version": info.xrdtui_version, "versions": info.versions, "conventions": info.conventions}
+    with _sink(output) as fh:
+        fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 def write_csv(reader, output: Path | str, kind: str = "members") -> int:
     """Write ``kind`` ("members", "wide", "trajectories") rows of ``reader``'s store; returns the row count."""
     name = reader.info.name
@@ -51,8 +78,9 @@ def write_csv(reader, output: Path | str, kind: str = "members") -> int:
         if kind == "wide":
             w.writerow(WIDE_COLUMNS)
             for t in reader.tasks():
-                w.writerow([name, t.task_id, t.structure, t.noise, t.level, t.method, t.mode, t.status, t.k, t.n,
-                            _num(t.rate), _num(t.lo), _num(t.hi), _num(t.wall_s)])
+                w.writerow([name, t.task_id, t.structure, t.noise, t.level, t.method, t.mode, t.cell, t.status, t.k,
+                            t.n, _num(t.rate), _num(t.lo), _num(t.hi), t.ks if t.lo_s == t.lo_s else "",
+                            _num(t.rate_s), _num(t.lo_s), _num(t.hi_s), _num(t.wall_s)])
                 rows += 1
             return rows
         w.writerow(TRAJECTORY_COLUMNS if kind == "trajectories" else MEMBER_COLUMNS)
@@ -69,9 +97,11 @@ def write_csv(reader, output: Path | str, kind: str = "members") -> int:
                         w.writerow([t.task_id, b, step, _num(res.loss[step, b])])
                         rows += 1
                     continue
+                strict = [_strict_cell(res, key, b) for key in STRICT_COLUMNS]
                 w.writerow(
-                    [name, t.task_id, t.structure, t.noise, t.level, t.method, t.mode, seed, b, int(res.matched[b]),
-                     _num(res.rms[b]), _num(res.final_loss[b]), _num(res.final_similarity[b]), int(res.n_steps[b]),
+                    [name, t.task_id, t.structure, t.noise, t.level, t.method, t.mode, t.cell, seed, b,
+                     int(res.matched[b]), _num(res.rms[b]), *strict, _num(res.final_loss[b]),
+                     _num(res.final_similarity[b]), int(res.n_steps[b]),
                      int(res.converged[b]), int(res.failed[b]), res.reasons[b]]
                     + [_num(v) for v in res.init_lattice[b]]
                     + [_num(v) for v in res.final_lattice[b]]

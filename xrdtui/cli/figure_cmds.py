@@ -21,11 +21,13 @@ def figure_cmd(
     task: Optional[str] = typer.Option(None, "--task", help="member: the cell structure/noise/level/method, e.g. U2Ti/lattice/0.1/cosine."),
     member: Optional[int] = typer.Option(None, "--member", "-m", help="member: which distorted start (default 0)."),
     minima: Optional[int] = typer.Option(None, "--minima", min=1, max=9, help="landscape, energy: how many minima to mark (default 3)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="match-rate: paper (default), strict, or both (two rows)."),
 ) -> None:
     """Render a publication figure from a store (KIND: match-rate, landscape, paths, slices, member, energy)."""
     from xrdtui.figures import render
 
     kind = kind.strip().lower()
-    path = render(kind, store, out, key=key, structure=structure, task=task, member=member, n_minima=minima)
+    path = render(kind, store, out, key=key, structure=structure, task=task, member=member, n_minima=minima,
+                  metric=metric)
     size = path.stat().st_size
     console.print(f"wrote {path} ({size / 1024:.0f} KiB)")

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from xrdtui.cli.main import app
-from xrdtui.cli.render import compare_table, console, fmt_duration, fmt_rate, fmt_time, print_json
+from xrdtui.cli.render import compare_table, console, fmt_duration, fmt_rate, fmt_strict, fmt_time, print_json
 from xrdtui.errors import StoreError
 from xrdtui.vocab import PARAM_NAMES
 
@@ -81,14 +81,16 @@ def ls_cmd(
     from rich.table import Table
 
     table = Table(title=str(store), title_justify="left", header_style="bold")
-    for col in ("task", "status", "matched", "rate [95% CI]", "wall"):
+    for col in ("task", "status", "matched", "rate [95% CI]", "strict [95% CI]", "wall"):
         table.add_column(col, justify="left" if col in ("task", "status") else "right")
     for t in tasks:
         style = {"failed": "red", "running": "yellow", "pending": "dim"}.get(t.status, "")
+        done = t.status == "done"
         table.add_row(t.task_id, f"[{style}]{t.status}[/{style}]" if style else t.status,
-                      f"{t.k}/{t.n}" if t.status == "done" else "–",
-                      fmt_rate(t.k, t.n, t.lo, t.hi) if t.status == "done" else "–",
-                      fmt_duration(t.wall_s) if t.status == "done" else "–")
+                      f"{t.k}/{t.n}" if done else "–",
+                      fmt_rate(t.k, t.n, t.lo, t.hi) if done else "–",
+                      fmt_strict(t.ks, t.n, t.lo_s, t.hi_s) if done else "–",
+                      fmt_duration(t.wall_s) if done else "–")
     if tasks:
         console.print(table)
     for key in landscapes:
@@ -144,15 +146,73 @@ def show(
         if not chosen:
             raise StoreError(f"no task or landscape '{path}' in {store} (see: xrdtui ls {store})")
         if as_json:
-            return print_json([t.__dict__ for t in chosen])
+            out = {"tasks": [t.__dict__ for t in chosen]}
+            if not prefix:
+                out["conventions"] = r.info.conventions
+                out["structures"] = {n: {"spacegroup": s.spacegroup_symbol, "number": s.spacegroup_number,
+                                         "family": s.family, "sites": s.n_sites, "source": s.source,
+                                         "cells": {c: len(i.species) for c, i in s.cells.items()}}
+                                     for n, s in r.structures().items()}
+            return print_json(out)
         from rich.table import Table
 
+        if not prefix:
+            console.print(conventions_table(r.info))
+            console.print(structures_table(r.structures()))
         table = Table(title=f"{store}:{prefix or '/'}", title_justify="left", header_style="bold")
-        for col in ("task", "status", "matched", "rate [95% CI]"):
+        for col in ("task", "status", "matched", "rate [95% CI]", "strict [95% CI]"):
             table.add_column(col)
         for t in chosen:
-            table.add_row(t.task_id, t.status, f"{t.k}/{t.n}", fmt_rate(t.k, t.n, t.lo, t.hi))
+            table.add_row(t.task_id, t.status, f"{t.k}/{t.n}", fmt_rate(t.k, t.n, t.lo, t.hi),
+                          fmt_strict(t.ks, t.n, t.lo_s, t.hi_s))
         console.print(table)
+
+
+def conventions_table(info):
+    """Every setting the campaign ran with (``StoreInfo.conventions``), one row per table."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"{info.name}: conventions (stored with the campaign)", title_justify="left",
+                  header_style="bold", show_header=False)
+    table.add_column("table", style="bold")
+    table.add_column("settings", overflow="fold")
+    if not info.conventions:
+        table.add_row("–", "not recorded (a store written before conventions were stored)")
+    for name, values in info.conventions.items():
+        text = ", ".join(f"{k}={v}" for k, v in values.items()) if isinstance(values, dict) else str(values)
+        table.add_row(escape(f"[{name}]"), escape(text))
+    return table
+
+
+def structures_table(structures: dict):
+    """The ground truths: space group, family, sites per cell and where their facts come from."""
+    from rich.table import Table
+
+    table = Table(title="ground truths", title_justify="left", header_style="bold")
+    for col in ("structure", "space group", "family", "sites", "source"):
+        table.add_column(col, overflow="fold")
+    for name, s in structures.items():
+        sites = ", ".join([f"{s.n_sites} conventional", *(f"{len(i.species)} {c}" for c, i in s.cells.items())])
+        table.add_row(name, f"{s.spacegroup_symbol} ({s.spacegroup_number})", s.family, sites, s.source or "–")
+    return table
+
+
+def verdict(res, b: int) -> str:
+    """One member's verdict in words: the paper's metric and the strict one."""
+    paper = "matched (paper)" if res.matched[b] else "not matched (paper)"
+    if res.recovered is None:
+        return paper
+    return f"{paper}, {'recovered' if res.recovered[b] else 'not recovered'} (strict)"
+
+
+def _member_errors(res, b: int) -> dict:
+    keys = ("recovered", "strict_rms", "length_error", "angle_error", "site_error")
+    out = {}
+    for key in keys:
+        value = getattr(res, key)
+        out[key] = None if value is None else (bool(value[b]) if key == "recovered" else float(value[b]))
+    return out
 
 
 def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
@@ -165,11 +225,13 @@ def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
         return print_json(msg) if as_json else console.print(
             f"{row.task_id}: {rec.status}" + (f" — {rec.reason}" if rec.reason else ""))
     truth = r.structures().get(rec.info.structure)
+    truth = None if truth is None else truth.in_cell(rec.info.cell)
     if member is not None:
         if not 0 <= member < rec.info.n_members:
             raise StoreError(f"member {member} out of range 0..{rec.info.n_members - 1}")
         data = {
-            "task": row.task_id, "member": member, "matched": bool(res.matched[member]), "rms": float(res.rms[member]),
+            "task": row.task_id, "member": member, "cell": rec.info.cell, "matched": bool(res.matched[member]),
+            "rms": float(res.rms[member]), **_member_errors(res, member), "verdict": verdict(res, member),
             "final_loss": float(res.final_loss[member]), "final_similarity": float(res.final_similarity[member]),
             "steps": int(res.n_steps[member]), "converged": bool(res.converged[member]),
             "failed": bool(res.failed[member]), "reason": res.reasons[member],
@@ -181,37 +243,52 @@ def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
             return print_json(data)
         from rich.table import Table
 
-        table = Table(title=f"{row.task_id} member {member}", title_justify="left", header_style="bold")
+        table = Table(title=f"{row.task_id} member {member} ({rec.info.cell} cell)", title_justify="left",
+                      header_style="bold")
         table.add_column("")
         for name in PARAM_NAMES:
             table.add_column(name, justify="right")
         if truth is not None:
             table.add_row("ground truth", *_lattice_cells(truth.lattice))
         table.add_row("distorted", *_lattice_cells(res.init_lattice[member]))
-        table.add_row("recovered", *_lattice_cells(res.final_lattice[member]))
+        table.add_row("final", *_lattice_cells(res.final_lattice[member]))
         console.print(table)
-        console.print(f"matched: {data['matched']}  rms: {data['rms']:.4f}  final loss: {data['final_loss']:.5g}  "
-                      f"similarity: {data['final_similarity']:.4f}  steps: {data['steps']}"
-                      + (f"  failed: {data['reason']}" if data["failed"] else ""))
+        errors = "" if data["length_error"] is None else (
+            f"  lengths within {100 * data['length_error']:.2f} %, angles within {data['angle_error']:.2f}°, "
+            f"sites rms {data['site_error']:.3f}")
+        console.print(f"{data['verdict']}  rms {data['rms']:.4f}{errors}")
+        console.print(f"final loss {data['final_loss']:.5g}  similarity {data['final_similarity']:.4f}  "
+                      f"steps {data['steps']}" + (f"  failed: {data['reason']}" if data["failed"] else ""))
         return
     members = [
-        {"member": b, "matched": bool(res.matched[b]), "rms": float(res.rms[b]), "final_loss": float(res.final_loss[b]),
-         "final_similarity": float(res.final_similarity[b]), "steps": int(res.n_steps[b]),
-         "converged": bool(res.converged[b]), "failed": bool(res.failed[b]), "reason": res.reasons[b]}
+        {"member": b, "matched": bool(res.matched[b]), "rms": float(res.rms[b]), **_member_errors(res, b),
+         "final_loss": float(res.final_loss[b]), "final_similarity": float(res.final_similarity[b]),
+         "steps": int(res.n_steps[b]), "converged": bool(res.converged[b]), "failed": bool(res.failed[b]),
+         "reason": res.reasons[b]}
         for b in range(rec.info.n_members)
     ]
     if as_json:
-        return print_json({"task": row.task_id, "k": res.k, "n": res.n, "lo": res.lo, "hi": res.hi,
-                            "wall_s": res.wall_s, "members": members})
+        return print_json({"task": row.task_id, "cell": rec.info.cell, "k": res.k, "n": res.n, "lo": res.lo,
+                           "hi": res.hi, "ks": res.ks, "lo_strict": res.lo_s, "hi_strict": res.hi_s,
+                           "wall_s": res.wall_s, "members": members})
     from rich.table import Table
 
-    table = Table(title=f"{row.task_id}: {res.k}/{res.n} matched, rate {fmt_rate(res.k, res.n, res.lo, res.hi)}",
+    strict = f"; recovered {res.ks}/{res.n} = {fmt_strict(res.ks, res.n, res.lo_s, res.hi_s)} (strict)"
+    table = Table(title=f"{row.task_id}: matched {res.k}/{res.n} = {fmt_rate(res.k, res.n, res.lo, res.hi)} "
+                        f"(paper){strict if res.recovered is not None else ''}",
                   title_justify="left", header_style="bold")
-    for col in ("member", "matched", "rms", "final loss", "similarity", "steps", "note"):
+    for col in ("member", "matched", "recovered", "rms", "Δl max", "Δangle", "sites", "final loss", "similarity",
+                "steps", "note"):
         table.add_column(col, justify="right" if col not in ("note",) else "left")
+
+    def num(x, fmt):
+        return "–" if x is None or not math.isfinite(x) else format(x, fmt)
+
     for m in members:
-        table.add_row(str(m["member"]), "[green]yes[/green]" if m["matched"] else "[red]no[/red]",
-                      "–" if not math.isfinite(m["rms"]) else f"{m['rms']:.4f}", f"{m['final_loss']:.5g}",
+        recovered = "–" if m["recovered"] is None else ("[green]yes[/green]" if m["recovered"] else "[red]no[/red]")
+        table.add_row(str(m["member"]), "[green]yes[/green]" if m["matched"] else "[red]no[/red]", recovered,
+                      num(m["rms"], ".4f"), num(None if m["length_error"] is None else 100 * m["length_error"], ".2f") + " %",
+                      num(m["angle_error"], ".2f") + "°", num(m["site_error"], ".3f"), f"{m['final_loss']:.5g}",
                       f"{m['final_similarity']:.4f}", str(m["steps"]), m["reason"] if m["failed"] else "")
     console.print(table)
 
@@ -258,14 +335,23 @@ def export(
     output: Path = typer.Option(..., "--output", "-o", help="CSV file to write ('-' for standard output)."),
     wide: bool = typer.Option(False, "--wide", help="Match-rate table (one row per task) instead of per member."),
     trajectories: bool = typer.Option(False, "--trajectories", help="Per-step losses (long: task, member, step, loss)."),
+    conventions: bool = typer.Option(False, "--conventions", help="The campaign's settings as JSON instead of a CSV."),
 ) -> None:
-    """Write a tidy CSV: per-member results (default), match rates (--wide) or per-step losses (--trajectories)."""
-    from xrdtui.cli.export import write_csv
+    """Write a tidy CSV: per-member results (default), match rates (--wide) or per-step losses (--trajectories),
+    with the campaign's conventions beside it (FILE.conventions.json); --conventions writes only those."""
+    from xrdtui.cli.export import conventions_path, write_conventions, write_csv
 
-    if wide and trajectories:
-        raise typer.BadParameter("choose one of --wide and --trajectories")
-    kind = "wide" if wide else "trajectories" if trajectories else "members"
+    if sum((wide, trajectories, conventions)) > 1:
+        raise typer.BadParameter("choose one of --wide, --trajectories and --conventions")
     with _open(store) as r:
+        if conventions:
+            write_conventions(r, output)
+            if str(output) != "-":
+                console.print(f"wrote the conventions of {r.info.name} to {output}")
+            return
+        kind = "wide" if wide else "trajectories" if trajectories else "members"
         n = write_csv(r, output, kind)
-    if str(output) != "-":
-        console.print(f"wrote {n} rows to {output}")
+        if str(output) != "-":
+            side = conventions_path(output)
+            write_conventions(r, side)
+            console.print(f"wrote {n} rows to {output} (conventions: {side})")

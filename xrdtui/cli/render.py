@@ -56,19 +56,28 @@ def fmt_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def fmt_strict(ks: int, n: int, lo: float, hi: float) -> str:
+    """The strict recovery rate with its interval, or "–" when the store has no strict metric."""
+    return "–" if not (n and math.isfinite(lo)) else fmt_rate(ks, n, lo, hi)
+
+
 def match_table_view(rows: Iterable, group_by: Sequence[str], title: str = "match rate") -> Table:
-    """A table of aggregated MatchRows: the group_by columns, k/n, rate and its Jeffreys interval."""
+    """A table of aggregated MatchRows: the group_by columns, the paper's match rate (k/n, rate, Jeffreys
+    interval) and the strict recovery rate beside it."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for name in group_by:
         table.add_column(name, justify="right" if name == "level" else "left")
     table.add_column("matched", justify="right")
     table.add_column("rate", justify="right")
     table.add_column("95% CI", justify="right")
+    table.add_column("recovered", justify="right")
+    table.add_column("strict [95% CI]", justify="right")
     for row in rows:
         cells = [f"{v:g}" if isinstance(v, float) else str(v) for v in row.key]
         rate = "–" if row.n == 0 else f"{row.rate:.1%}"
         ci = "–" if row.n == 0 else f"[{row.lo:.2f}, {row.hi:.2f}]"
-        table.add_row(*cells, f"{row.k}/{row.n}", rate, ci)
+        strict = fmt_strict(row.ks, row.ns, row.lo_s, row.hi_s)
+        table.add_row(*cells, f"{row.k}/{row.n}", rate, ci, f"{row.ks}/{row.ns}" if row.ns else "–", strict)
     return table
 
 
@@ -80,6 +89,9 @@ def compare_table(comparison, title: str = "") -> Table:
     for col in comparison.columns:
         table.add_column(col, justify="right")
     for row in comparison.rows:
-        cells = [fmt_rate(row[c].k, row[c].n, row[c].lo, row[c].hi) if c in row else "–" for c in comparison.columns]
+        cells = [f"{fmt_rate(row[c].k, row[c].n, row[c].lo, row[c].hi)}\n"
+                 f"[dim]strict {fmt_strict(row[c].ks, row[c].ns, row[c].lo_s, row[c].hi_s)}[/dim]"
+                 if c in row else "–" for c in comparison.columns]
         table.add_row(row["noise"], f"{row['level']:g}", *cells)
+    table.caption = "each cell: paper match rate [95% Jeffreys interval], strict recovery rate below"
     return table

@@ -7,8 +7,9 @@ gives the matching similarity [B]; higher is better.
 Built-in losses (x = target, x^ = pred, sums over the M grid points):
 - "cosine": L = -cos(x^, x) = -<x^, x> / (|x^| |x|); similarity cos(x^, x) in [-1, 1] (in [0, 1] for
   non-negative patterns). Norms are clamped at 1e-12 so an all-zero pattern gives L = 0 with finite grads.
-- "mse": L = (1/M) sum (x^ - x)^2, in squared intensity units; similarity = -mse (so higher is better,
-  0 for identical patterns).
+- "mse": L = ||x^ - x||^2 = sum over the M bins of (x^ - x)^2 (the paper's L_MSE per member: a squared
+  norm, not a mean over bins; 9000x the mean on the paper's grid, which matters for plain gradient
+  descent's step sizes), in squared intensity units; similarity = -mse (higher is better, 0 identical).
 - "entropy": negative spectral-entropy similarity. With p = x / sum x and q = x^ / sum x^
   (each pattern sum-normalised after setting negatives and bins below 1e-20 of its max to 0) and
   S(p) = -sum p ln p (nats),
@@ -59,9 +60,9 @@ def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error (1/M) sum (x^ - x)^2 per member [B] (squared intensity units)."""
+    """Squared error ||x^ - x||^2 = sum (x^ - x)^2 over the bins, per member [B] (squared intensity units)."""
     pred, target = _pair(pred, target)
-    return ((pred - target) ** 2).mean(-1)
+    return ((pred - target) ** 2).sum(-1)
 
 
 def mse_similarity(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -145,5 +146,5 @@ def similarity(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
 
 register_loss("cosine", cosine_loss, cosine_similarity, "negative cosine similarity")
-register_loss("mse", mse_loss, mse_similarity, "mean squared error")
+register_loss("mse", mse_loss, mse_similarity, "squared error summed over the bins")
 register_loss("entropy", entropy_loss, entropy_similarity, "negative spectral-entropy similarity")

@@ -1,9 +1,25 @@
-"""Structure matching (pymatgen StructureMatcher) and match-rate statistics (Jeffreys intervals).
+"""Structure matching (pymatgen StructureMatcher), a strict recovery metric, continuous errors, and
+match-rate statistics (Jeffreys intervals).
 
-Matcher: ``StructureMatcher(ltol=0.1, stol=0.2, angle_tol=5)`` with pymatgen's other defaults
-(primitive cell, scale=True, attempt_supercell=False). A candidate matches when ``fit(reference,
-candidate)`` is True; its rms is ``get_rms_dist(reference, candidate)[0]``: the RMS site displacement
-normalised by (V / n_sites)^(1/3) (dimensionless), NaN when unmatched.
+Paper metric (:class:`MatcherSettings`, ``[matcher]``): ``StructureMatcher(ltol=0.1, stol=0.2,
+angle_tol=5)`` with pymatgen's other defaults (primitive_cell=True, scale=True, attempt_supercell=False).
+A candidate *matches* when ``fit(reference, candidate)`` is True; its rms is
+``get_rms_dist(reference, candidate)[0]``: the RMS site displacement normalised by (V / n_sites)^(1/3)
+(dimensionless), NaN when unmatched. With scale=True both cells are rescaled to the same volume first, so
+an isotropic strain of any size is invisible to it, and ltol 0.1 accepts ±10 % lengths.
+
+Strict metric (:class:`StrictMatcherSettings`, ``[strict]``): the same matcher with scale=False and
+ltol 0.02, stol 0.1, angle_tol 1°. A candidate is *recovered* when it fits. These tolerances are this
+project's definition of "the structure was found", not the paper's: lattice lengths within 2 %, angles
+within 1°, sites within 0.1 (V/N)^(1/3), no volume rescaling.
+
+Continuous errors (:func:`cell_errors`, defined for every candidate in the reference's own setting, as all
+recoveries here are: the optimisers keep the cell setting and the site order):
+``length_error`` = max_i |l_i / l0_i − 1| over a, b, c (dimensionless), ``angle_error`` = max_i |α_i − α0_i|
+over α, β, γ (degrees), ``site_error`` = RMS over sites of the nearest-image displacement (fractional
+difference wrapped to [−½, ½), in the reference's Cartesian frame) after removing the mean displacement
+(a uniform shift of every atom is the same crystal), divided by (V0 / N)^(1/3) (dimensionless, the unit
+of stol).
 
 Match rate: k matches out of n, rate k/n, and the 95% Jeffreys interval: the alpha/2 and 1 - alpha/2
 quantiles of Beta(k + 1/2, n - k + 1/2), with the lower bound set to 0 when k = 0 and the upper bound
@@ -17,6 +33,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+import numpy as np
+
 if TYPE_CHECKING:
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.core import Structure
@@ -25,6 +43,78 @@ LTOL = 0.1  # fractional length tolerance
 STOL = 0.2  # site tolerance, in units of (V / n_sites)^(1/3)
 ANGLE_TOL = 5.0  # degrees
 CONFIDENCE = 0.95
+# pymatgen's rms varies in its last bits between processes (Python's string-hash seed changes the order of
+# its sums): rounded to 1e-12, far below any tolerance, so a resumed sweep stores the same bits.
+RMS_DIGITS = 12
+
+
+@dataclass(frozen=True)
+class MatcherSettings:
+    """Options of pymatgen's StructureMatcher; defaults = the paper's (ltol 0.1, stol 0.2, angle_tol 5°,
+    pymatgen's defaults for the rest). ltol is a fraction of the length, stol in (V/N)^(1/3), angle_tol
+    in degrees."""
+
+    ltol: float = LTOL
+    stol: float = STOL
+    angle_tol: float = ANGLE_TOL
+    primitive_cell: bool = True
+    scale: bool = True
+    attempt_supercell: bool = False
+
+    def check(self) -> None:
+        from xrdtui.errors import ConfigError
+
+        for name in ("ltol", "stol", "angle_tol"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+    def matcher(self) -> StructureMatcher:
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        return StructureMatcher(ltol=self.ltol, stol=self.stol, angle_tol=self.angle_tol,
+                                primitive_cell=self.primitive_cell, scale=self.scale,
+                                attempt_supercell=self.attempt_supercell)
+
+
+@dataclass(frozen=True)
+class StrictMatcherSettings(MatcherSettings):
+    """The strict recovery metric: no volume rescaling, lengths within 2 %, sites within 0.1, angles 1°."""
+
+    ltol: float = 0.02
+    stol: float = 0.1
+    angle_tol: float = 1.0
+    scale: bool = False
+
+
+@dataclass(frozen=True)
+class CellErrors:
+    """Continuous errors of a candidate against the reference (see the module docstring); NaN when the
+    candidate is missing or has another number of sites."""
+
+    length_error: float
+    angle_error: float
+    site_error: float
+
+
+def cell_errors(reference_lattice, reference_frac, lattice, frac) -> CellErrors:
+    """:class:`CellErrors` of a candidate (lattice [6] in Å and degrees, fractional coordinates [N, 3]) in
+    the reference's setting and site order."""
+    from pymatgen.core import Lattice
+
+    ref6, cand6 = np.asarray(reference_lattice, dtype=np.float64), np.asarray(lattice, dtype=np.float64)
+    f0, f = np.asarray(reference_frac, dtype=np.float64), np.asarray(frac, dtype=np.float64)
+    if cand6.shape != (6,) or f.shape != f0.shape or not (np.isfinite(cand6).all() and np.isfinite(f).all()):
+        return CellErrors(math.nan, math.nan, math.nan)
+    length = float(np.max(np.abs(cand6[:3] / ref6[:3] - 1.0)))
+    angle = float(np.max(np.abs(cand6[3:] - ref6[3:])))
+    d = f - f0
+    d -= np.round(d)  # nearest image
+    ref = Lattice.from_parameters(*ref6)
+    cart = d @ ref.matrix
+    cart -= cart.mean(axis=0)
+    rms = float(np.sqrt((cart * cart).sum(axis=1).mean()))
+    return CellErrors(length, angle, rms / (ref.volume / len(f0)) ** (1.0 / 3.0))
 
 
 @dataclass(frozen=True)
@@ -54,9 +144,7 @@ class MatchRate:
 
 def make_matcher(ltol: float = LTOL, stol: float = STOL, angle_tol: float = ANGLE_TOL) -> StructureMatcher:
     """The study's StructureMatcher (defaults: ltol 0.1, stol 0.2, angle_tol 5 degrees)."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    return StructureMatcher(ltol=ltol, stol=stol, angle_tol=angle_tol)
+    return MatcherSettings(ltol=ltol, stol=stol, angle_tol=angle_tol).matcher()
 
 
 def match_one(reference: Structure, candidate: Structure | None, matcher: StructureMatcher | None = None
@@ -78,7 +166,7 @@ def match_one(reference: Structure, candidate: Structure | None, matcher: Struct
             rms = matcher.get_rms_dist(reference, candidate)
     except Exception as exc:
         return MatchResult(False, math.nan, " ".join(f"{type(exc).__name__}: {exc}".split())[:200])
-    return MatchResult(True, float(rms[0]) if rms is not None else math.nan, "")
+    return MatchResult(True, round(float(rms[0]), RMS_DIGITS) if rms is not None else math.nan, "")
 
 
 def match_structures(reference: Structure, candidates: Sequence[Structure | None],

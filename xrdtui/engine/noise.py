@@ -1,10 +1,18 @@
 """Seeded, reproducible distortions of a structure: lattice strain noise and coordinate noise.
 
-Lattice noise: with L the 3x3 lattice matrix whose rows are the cell vectors a, b, c,
-    L~ = S L,   S = I + U,   U_ij ~ Uniform(-sigma_l, sigma_l) independently,
-i.e. s_ii ~ U(1 - sigma_l, 1 + sigma_l) and s_ij ~ U(-sigma_l, sigma_l) (i != j); sigma_l is dimensionless.
-Fractional coordinates are unchanged. Since S mixes the cell vectors, L~ L~^T = S G S^T with G = L L^T
-the metric tensor, so the distorted lattice parameters do not depend on the orientation chosen for L.
+Lattice noise (paper section 2): a random deformation S = I + U, U_ij ~ Uniform(-sigma_l, sigma_l)
+independently, i.e. s_ii ~ U(1 - sigma_l, 1 + sigma_l) and s_ij ~ U(-sigma_l, sigma_l) (i != j); sigma_l is
+dimensionless. Fractional coordinates are unchanged. Two forms (``strain``):
+
+* ``"cartesian"`` (default, the paper's): L~ = S L with the *columns* of L the lattice vectors, i.e. S
+  deforms Cartesian space and every lattice vector v becomes S v; Cartesian positions x = L f become L~ f.
+  L is taken in pymatgen's ``Lattice.from_parameters`` orientation (c along z, a in the xz-plane); with the
+  rows of M the cell vectors, M~ = M S^T and the metric G~ = M S^T S M^T. The distribution of S is not
+  rotation-invariant, so the frame is part of the definition.
+* ``"basis"``: S mixes the cell vectors themselves, a~_i = sum_j s_ij a_j, i.e. M~ = S M and G~ = S G S^T
+  (independent of the orientation). A long axis then leaks into a short one: strains of the short axes are
+  much larger than sigma_l in cells with very unequal axes (Na3MnCoNiO6, CsTlO). The two forms agree in
+  distribution for cubic cells only (there cartesian(S) = basis(S^T) exactly).
 
 Coordinate noise: x <- (x + eps) mod 1 per atom, eps ~ N(0, sigma_c^2 I_3), sigma_c in fractional units;
 the lattice is unchanged.
@@ -24,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xrdtui.errors import ConfigError
-from xrdtui.vocab import NOISE_TYPES, Noise
+from xrdtui.vocab import NOISE_TYPES, STRAIN_FORMS, Noise, StrainForm, check_choice
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -64,15 +72,24 @@ def sample_strain(sigma: float, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.eye(3) + rng.uniform(-sigma, sigma, size=(n, 3, 3))
 
 
-def strained_params(params6, strain: np.ndarray) -> np.ndarray:
-    """Lattice parameters [n, 6] of L~ = S L from those of L (Å, degrees), via G~ = S G S^T."""
+def strained_params(params6, strain: np.ndarray, form: str = StrainForm.CARTESIAN) -> np.ndarray:
+    """Lattice parameters [n, 6] (Å, degrees) of the cells deformed by ``strain`` [n, 3, 3] in ``form``
+    (see the module docstring): cartesian G~ = M S^T S M^T, basis G~ = S G S^T."""
+    check_choice(form, STRAIN_FORMS, "strain form")
     p = np.asarray(params6, dtype=np.float64).reshape(6)
-    a, b, c = p[:3]
-    ca, cb, cg = np.cos(np.radians(p[3:]))
-    metric = np.array([[a * a, a * b * cg, a * c * cb],
-                       [a * b * cg, b * b, b * c * ca],
-                       [a * c * cb, b * c * ca, c * c]])
-    g = np.einsum("nij,jk,nlk->nil", strain, metric, strain)
+    if form == StrainForm.CARTESIAN:
+        from xrdtui.engine.lattice import lattice_matrix_np
+
+        m = lattice_matrix_np(p)  # rows: a, b, c in Lattice.from_parameters' orientation
+        deformed = np.einsum("rk,njk->nrj", m, strain)  # each row vector v -> S v
+        g = np.einsum("nik,njk->nij", deformed, deformed)
+    else:
+        a, b, c = p[:3]
+        ca, cb, cg = np.cos(np.radians(p[3:]))
+        metric = np.array([[a * a, a * b * cg, a * c * cb],
+                           [a * b * cg, b * b, b * c * ca],
+                           [a * c * cb, b * c * ca, c * c]])
+        g = np.einsum("nij,jk,nlk->nil", strain, metric, strain)
     lengths = np.sqrt(np.stack([g[:, 0, 0], g[:, 1, 1], g[:, 2, 2]], axis=-1))
 
     def angle(j, k):  # angle between cell vectors j and k
@@ -82,9 +99,10 @@ def strained_params(params6, strain: np.ndarray) -> np.ndarray:
     return np.concatenate([lengths, np.stack([angle(1, 2), angle(0, 2), angle(0, 1)], -1)], -1)
 
 
-def lattice_noise(params6, sigma: float, n: int, rng: np.random.Generator) -> np.ndarray:
+def lattice_noise(params6, sigma: float, n: int, rng: np.random.Generator,
+                  form: str = StrainForm.CARTESIAN) -> np.ndarray:
     """n lattice-parameter sets [n, 6] of L~ = S L with S = I + U(-sigma, sigma)^{3x3} (see module doc)."""
-    return strained_params(params6, sample_strain(sigma, n, rng))
+    return strained_params(params6, sample_strain(sigma, n, rng), form)
 
 
 def coord_noise(frac, sigma: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -98,10 +116,11 @@ def coord_noise(frac, sigma: float, n: int, rng: np.random.Generator) -> np.ndar
     return np.where(out >= 1.0, 0.0, out)  # float mod can round a tiny negative up to exactly 1.0
 
 
-def distort(structure: Structure, name: str, noise: str, level: float, n: int, seed: int) -> Distortions:
+def distort(structure: Structure, name: str, noise: str, level: float, n: int, seed: int,
+            strain: str = StrainForm.CARTESIAN) -> Distortions:
     """n distorted copies of ``structure`` (its lattice parameters and fractional coordinates).
 
-    noise="lattice": lattice_noise at sigma_l = level, coordinates unchanged;
+    noise="lattice": lattice_noise at sigma_l = level in the strain form ``strain``, coordinates unchanged;
     noise="coords": coord_noise at sigma_c = level, lattice unchanged.
     ``name`` seeds the stream (see distortion_rng); swapping it with ``noise`` fails loudly (ConfigError).
     """
@@ -113,7 +132,7 @@ def distort(structure: Structure, name: str, noise: str, level: float, n: int, s
     rng = distortion_rng(seed, name, noise, level)
     params, frac = lattice_params(structure), frac_coords(structure)
     if noise == Noise.LATTICE:
-        lattice = lattice_noise(params, level, n, rng)
+        lattice = lattice_noise(params, level, n, rng, strain)
         fracs = np.broadcast_to(frac, (n, *frac.shape)).copy()
     else:
         lattice = np.broadcast_to(params, (n, 6)).copy()

@@ -21,8 +21,10 @@ its own learning rate: for ``adam`` the lr is roughly the step in the parameter'
 ``gd``/``momentum`` it has units of (unit^2 / loss). The lr can decay with a cosine schedule
 ``lr_k = lr * (f + (1 - f) * (1 + cos(pi k / max_steps)) / 2)`` with ``f = lr_floor``.
 
-Members stop independently: when ``|L^k - L^{k-1}| < tol`` for ``patience`` consecutive steps
-(converged), at ``max_steps``, or when they fail (non-finite parameters, a degenerate cell, a cell the
+Members stop independently: when they converge (``convergence="delta"``: ``|L^k - L^{k-1}| < tol`` for
+``patience`` consecutive steps; ``"window"``: the relative improvement over the last ``patience`` steps,
+``(L^{k-patience} - L^k) / max(|L^{k-patience}|, 1e-12)``, is below ``tol``, which also stops a
+constant-step descent that oscillates without progress), at ``max_steps``, or when they fail (non-finite parameters, a degenerate cell, a cell the
 simulator cannot represent, a non-finite loss). A stopped member is frozen: its row in the batch is
 fed a safe stand-in so a NaN cannot reach the other members' gradients, and its trajectory repeats
 its last values.
@@ -43,6 +45,7 @@ from xrdtui.vocab import DESCENT_MODES, Mode
 MODES = DESCENT_MODES
 METHODS = ("gd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine")
+CONVERGENCE = ("delta", "window")
 OPTIMISE_CHOICES = ("lattice", "coords")
 
 
@@ -53,8 +56,9 @@ class OptimizerSettings:
     lr_length: step for a, b, c (angstrom per step for adam; angstrom^2 per loss unit for gd/momentum).
     lr_angle: step for alpha, beta, gamma (degrees, same convention).
     lr_coords: step for fractional coordinates (fraction of the cell, same convention).
-    max_steps: the most update steps; tol / patience: stop a member after ``patience`` consecutive
-    steps whose loss change is below ``tol`` (``tol=0`` disables it).
+    max_steps: the most update steps; convergence / tol / patience: "delta" stops a member after
+    ``patience`` consecutive steps whose loss change is below ``tol``; "window" when its loss improved by
+    less than ``tol`` (relative) over the last ``patience`` steps (``tol=0`` disables either).
     schedule: "constant" or "cosine" decay of every lr towards ``lr_floor * lr`` at ``max_steps``.
     callback_every: call ``callback(step, loss[B])`` every this many steps (and at the end).
 
@@ -80,12 +84,15 @@ class OptimizerSettings:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     callback_every: int = 10
+    convergence: str = "delta"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ConfigError(f"unknown optimiser method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown lr schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.convergence not in CONVERGENCE:
+            raise ConfigError(f"unknown convergence rule {self.convergence!r}; choose one of {', '.join(CONVERGENCE)}")
         for name in ("lr_length", "lr_angle", "lr_coords"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -362,8 +369,16 @@ def recover(
             if keep_frac:
                 hist_frac.append(frac.detach().clone())
 
-            # 5. Convergence: |dL| < tol for `patience` consecutive steps.
-            if len(hist_loss) > 1 and settings.tol > 0:
+            # 5. Convergence: |dL| < tol for `patience` consecutive steps ("delta"), or a relative
+            #    improvement below tol over the last `patience` steps ("window").
+            if settings.convergence == "window":
+                if len(hist_loss) > settings.patience and settings.tol > 0:
+                    before = hist_loss[-1 - settings.patience]
+                    gain = (before - values) / before.abs().clamp_min(1e-12)
+                    done = (gain < settings.tol) & ~stopped & torch.isfinite(values)
+                    converged |= done
+                    stop(done, step)
+            elif len(hist_loss) > 1 and settings.tol > 0:
                 small = (values - hist_loss[-2]).abs() < settings.tol
                 quiet = torch.where(small & ~stopped, quiet + 1, torch.zeros_like(quiet))
                 done = (quiet >= settings.patience) & ~stopped

@@ -1,8 +1,18 @@
 """Peak shapes and broadening: Caglioti width, pseudo-Voigt, the fast warped-axis broadener and the exact
 dense reference sum.
 
-All angles are 2θ in degrees; a profile is an intensity density per degree 2θ (each peak has unit area
-times its integrated intensity). Normalisation to max 1 is the simulator's job, not this module's.
+All angles are 2θ in degrees. Two peak normalisations (``profile``):
+
+* ``"height"`` (the paper's A.2, default): pV(x) = η G(x) + (1 − η) L(x) with G = exp(−4 ln2 x²/H²) and
+  L = 1/(1 + 4x²/H²): each peak's *height* is its intensity (as in Crystalyze's ``pv_utils.py``).
+* ``"area"``: G and L normalised to unit area (G = (2/H)√(ln2/π) exp(…), L = (2/(πH))/(1 + …)): each peak's
+  *area* is its intensity, so heights scale as 1/H.
+
+Since ∫ exp(−4 ln2 z²/H²) dz = H·½√(π/ln2) and ∫ 1/(1 + 4z²/H²) dz = H·π/2, a unit-height peak equals
+H·A times a unit-area pseudo-Voigt whose Gaussian share by area is η_A = η·½√(π/ln2) / A, with
+A = η·½√(π/ln2) + (1 − η)·π/2 (:func:`height_as_area`). The fast broadener works with unit-area shapes;
+the simulator turns a unit-height pattern into one by scaling each intensity by A·H(2θ_k) and passing η_A.
+Normalisation to max 1 is the simulator's job, not this module's.
 
 Fast scheme (:class:`WarpedBroadener`), see also /work/shared/notes/simulator-speed.md:
 
@@ -54,13 +64,34 @@ def pseudo_voigt(x, fwhm, eta: float):
     return eta * gauss + (1.0 - eta) * lorentz
 
 
+GAUSS_AREA_PER_FWHM = 0.5 * math.sqrt(math.pi / _LN2)  # ∫ exp(−4 ln2 z²) dz = 1.0645
+LORENTZ_AREA_PER_FWHM = 0.5 * math.pi  # ∫ 1/(1 + 4 z²) dz = 1.5708
+
+
+def pseudo_voigt_height(x, fwhm, eta: float):
+    """Unit-height pseudo-Voigt of paper A.2 at offset x (degrees) from the centre, FWHM H (degrees):
+    pV = η·exp(−4 ln2 x²/H²) + (1 − η)/(1 + 4x²/H²); pV(0) = 1."""
+    lib = torch if isinstance(x, torch.Tensor) else np
+    z2 = (x / fwhm) ** 2
+    return eta * lib.exp(-4.0 * _LN2 * z2) + (1.0 - eta) / (1.0 + 4.0 * z2)
+
+
+def height_as_area(eta: float) -> tuple[float, float]:
+    """(A, η_A): a unit-height pseudo-Voigt of FWHM H and mixing η is H·A times the unit-area one of
+    mixing η_A (the Gaussian share of the area); see the module docstring."""
+    area = eta * GAUSS_AREA_PER_FWHM + (1.0 - eta) * LORENTZ_AREA_PER_FWHM
+    return area, eta * GAUSS_AREA_PER_FWHM / area
+
+
 def dense_profile(two_theta, positions, intensities, U: float, V: float, W: float, eta: float,
-                  chunk: int = 64) -> torch.Tensor:
-    """Exact reference: Σ_k I_k pV(2θ − 2θ_k; H(2θ_k)) at every output angle, float64 [B, M].
+                  chunk: int = 64, profile: str = "area") -> torch.Tensor:
+    """Exact reference: Σ_k I_k pV(2θ − 2θ_k; H(2θ_k)) at every output angle, float64 [B, M], with the
+    unit-area (``profile="area"``) or unit-height (``"height"``, paper A.2) pseudo-Voigt.
 
     two_theta: [M] output angles (degrees); positions, intensities: [B, R] (degrees, arbitrary units).
     Evaluated densely in chunks of ``chunk`` peaks (memory B·chunk·M); slow, for validation only.
     """
+    shape = {"area": pseudo_voigt, "height": pseudo_voigt_height}[profile]
     x = torch.as_tensor(np.asarray(two_theta), dtype=torch.float64)
     pos = torch.as_tensor(positions).detach().to(torch.float64).cpu()
     inten = torch.as_tensor(intensities).detach().to(torch.float64).cpu()
@@ -68,7 +99,7 @@ def dense_profile(two_theta, positions, intensities, U: float, V: float, W: floa
     for start in range(0, pos.shape[1], chunk):
         p = pos[:, start:start + chunk, None]
         h = caglioti_fwhm(p, U, V, W)
-        out += (inten[:, start:start + chunk, None] * pseudo_voigt(x - p, h, eta)).sum(1)
+        out += (inten[:, start:start + chunk, None] * shape(x - p, h, eta)).sum(1)
     return out
 
 

@@ -8,8 +8,9 @@ then computes, for a batch of B cells (lattice parameters and optionally fractio
 * occupancy-weighted structure factor F(hkl) = Σ_j occ_j f_j(s) exp(2πi h·r_j), f from scattering.py;
 * integrated intensity I = m · |F|² · LP(θ) with Lorentz–polarisation LP = (1 + cos²2θ)/(sin²θ cosθ)
   and m = 2: only one reflection of each Friedel pair (hkl, −h−k−l: same angle, same |F|²) is kept;
-* a pseudo-Voigt profile with Caglioti widths on the output grid (profile.py), normalised so that each
-  pattern has maximum 1.
+* a pseudo-Voigt profile with Caglioti widths on the output grid (profile.py), by default the paper's A.2
+  form in which each peak's *height* is its intensity (``PatternSettings.profile = "height"``; "area" gives
+  unit-area peaks), normalised so that each pattern has maximum 1.
 
 Reflection set and margins (documented approximation):
 
@@ -21,10 +22,13 @@ Reflection set and margins (documented approximation):
   (Na3MnCoNiO6: strain mixing a long axis into a short one; ≤ 27 % for the others, ≤ 15 % at σ = 0.05).
   The margin costs only enumeration: each call evaluates just the reflections that are in range for at
   least one member of the batch.
-* Angular tail margin: peaks up to 2θ_max + ``tail_full`` (default 2°) have full weight, weights fall
-  smoothly (cosine taper, C¹) to zero at 2θ_max + ``tail_zero`` (default 4°) = 2θ_cut. So tails of peaks just
-  beyond the range enter continuously and a peak crossing 90° never makes the pattern jump. Peaks beyond
-  2θ_cut, or with sinθ > 1, have weight exactly zero (masked with ``torch.where``, gradients stay finite).
+* Angular cut: by default (``tail_full = tail_zero = 0``) the pattern sums the reflections with
+  2θ ≤ 2θ_max = 90° only, as the paper's A.2 does ("all Bragg reflections over 2θ ∈ [0°, 90°]", like
+  pymatgen's ``two_theta_range``): a peak that crosses 90° leaves the pattern, tail and all, at once. The
+  option ``tail_zero > 0`` keeps the tails of peaks just beyond the range instead: full weight up to
+  2θ_max + ``tail_full``, a cosine taper (C¹) to zero at 2θ_max + ``tail_zero`` = 2θ_cut (e.g. 2° and 4°),
+  so a peak crossing 90° never makes the pattern jump. Peaks beyond 2θ_cut, or with sinθ > 1, have weight
+  exactly zero (masked with ``torch.where``, gradients stay finite).
 * The exact dense reference (:func:`xrdtui.engine.profile.dense_profile`) uses the same peaks.
 
 No Debye–Waller factor, no anomalous dispersion (like pymatgen's XRDCalculator without options).
@@ -44,9 +48,10 @@ import numpy as np
 import torch
 
 from xrdtui.engine import lattice as lat
-from xrdtui.engine.profile import WarpedBroadener
+from xrdtui.engine.profile import WarpedBroadener, caglioti_fwhm, height_as_area
 from xrdtui.engine.scattering import FormFactorTable, scattering_params
 from xrdtui.errors import ConfigError, InputError
+from xrdtui.vocab import PROFILES, Profile, check_choice
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,9 @@ class PatternSettings:
     wavelength (Å, default Cu Kα1); output grid two_theta[i] = two_theta_min + i·step (degrees), i < M,
     M = round((two_theta_max − two_theta_min)/step); Caglioti U, V, W (deg²) for the FWHM
     H² = U tan²θ + V tanθ + W; pseudo-Voigt Gaussian fraction eta; tail_full / tail_zero (degrees beyond
-    two_theta_max) where the weight of out-of-range peaks starts to fall / reaches zero.
+    two_theta_max) where the weight of out-of-range peaks starts to fall / reaches zero; profile "height"
+    (paper A.2: G and L of unit height, each peak's height is its intensity) or "area" (unit-area G and L).
+    The paper's 2θ = 0-90° in 0.01° bins is read as the 9000 points 0.00, 0.01, ..., 89.99°.
     """
 
     wavelength: float = 1.5406
@@ -67,8 +74,9 @@ class PatternSettings:
     V: float = 0.01
     W: float = 0.1
     eta: float = 0.1
-    tail_full: float = 2.0
-    tail_zero: float = 4.0
+    tail_full: float = 0.0
+    tail_zero: float = 0.0
+    profile: str = "height"
 
     @property
     def n_points(self) -> int:
@@ -87,16 +95,25 @@ class PatternSettings:
     def validate(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(value, str):
+                continue
             if not math.isfinite(value):
                 raise ConfigError(f"pattern setting {f.name} must be finite, got {value}")
         if self.wavelength <= 0 or self.step <= 0:
             raise ConfigError("wavelength and step must be positive")
         if not 0 <= self.two_theta_min < self.two_theta_max:
             raise ConfigError("need 0 <= two_theta_min < two_theta_max")
-        if not 0 <= self.tail_full < self.tail_zero or self.two_theta_cut >= 178.0:
-            raise ConfigError("need 0 <= tail_full < tail_zero and two_theta_max + tail_zero < 178")
+        if not 0 <= self.tail_full <= self.tail_zero or self.two_theta_cut >= 178.0:
+            raise ConfigError("need 0 <= tail_full <= tail_zero and two_theta_max + tail_zero < 178")
         if not 0 <= self.eta <= 1:
             raise ConfigError(f"eta must be in [0, 1], got {self.eta}")
+        check_choice(self.profile, PROFILES, "peak profile")
+
+    @property
+    def broadener_eta(self) -> float:
+        """The Gaussian share the (unit-area) broadener uses: eta itself for "area", the area share η_A of
+        the unit-height pseudo-Voigt for "height" (profile.height_as_area)."""
+        return self.eta if self.profile == Profile.AREA else height_as_area(self.eta)[1]
 
 
 def _persistent():
@@ -114,7 +131,7 @@ def _persistent():
 @lru_cache(maxsize=8)
 def _broadener(settings: PatternSettings, points_per_fwhm: float, pad_fwhm: float, dtype, device: str):
     with _persistent():
-            return WarpedBroadener(settings.two_theta, settings.U, settings.V, settings.W, settings.eta,
+            return WarpedBroadener(settings.two_theta, settings.U, settings.V, settings.W, settings.broadener_eta,
                                settings.two_theta_cut, points_per_fwhm=points_per_fwhm, pad_fwhm=pad_fwhm,
                                dtype=dtype, device=device)
 
@@ -195,6 +212,7 @@ class XRDSimulator:
         table, self._lpw_step = _lpw_table(settings)
         self._lpw_scale = 1.0 / self._lpw_step
         self._lpw_table = torch.tensor(table, dtype=profile_dtype, device=self.device)
+        self._height_area = height_as_area(settings.eta)[0]
 
     # ----------------------------------------------------------------- validation
     def invalid_members(self, lattice, frac=None) -> torch.Tensor:
@@ -325,6 +343,9 @@ class XRDSimulator:
         """
         lattice, frac, single, bad = self._checked(lattice, frac, check)
         tt, inten = self._peaks(lattice, frac)
+        if self.settings.profile == Profile.HEIGHT:  # unit-height peaks = A·H(2θ_k) × unit-area peaks
+            s = self.settings
+            inten = inten * (self._height_area * caglioti_fwhm(tt.to(inten.dtype), s.U, s.V, s.W))
         out = self._broaden(tt, inten, normalise=True)  # max 1 per pattern; an empty one stays 0
         if bool(bad.any()):
             out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
@@ -347,15 +368,16 @@ def _lpw_table(settings: PatternSettings, n: int = 1 << 14) -> tuple[np.ndarray,
 
     x = sin²θ; LP(x) = (1 + (1 − 2x)²)/(x √(1 − x)) (Lorentz–polarisation, 1 + cos²2θ over sin²θ cosθ);
     w = taper of 2θ = 2 asin √x: 1 up to 2θ_max + tail_full, ½(1 + cos πz) with
-    z = (2θ − 2θ_max − tail_full)/(tail_zero − tail_full), 0 from 2θ_cut on. P is smooth and finite
+    z = (2θ − 2θ_max − tail_full)/(tail_zero − tail_full), 0 from 2θ_cut on (w = 1 throughout when
+    tail_full = tail_zero: the cut at 2θ_cut is then the simulator's mask alone). P is smooth and finite
     (P(0) = 4), so linear interpolation errs by ~Δ²P″/8 < 1e-8 relative; intensities use P(x)/x.
     """
     x_cut = math.sin(math.radians(settings.two_theta_cut / 2.0)) ** 2
     step = x_cut / n
     x = np.arange(n + 2) * step  # one node beyond the cut: the last segment has a slope too
     two_theta = np.degrees(2.0 * np.arcsin(np.sqrt(np.minimum(x, 1.0))))
-    z = np.clip((two_theta - settings.two_theta_max - settings.tail_full)
-                / (settings.tail_zero - settings.tail_full), 0.0, 1.0)
+    width = settings.tail_zero - settings.tail_full
+    z = np.clip((two_theta - settings.two_theta_max - settings.tail_full) / width, 0.0, 1.0) if width > 0 else 0.0
     p = 2.0 * (1.0 + (1.0 - 2.0 * x) ** 2) / np.sqrt(1.0 - np.minimum(x, 0.999999)) * (0.5 + 0.5 * np.cos(math.pi * z))
     return np.stack([p[:-1], np.diff(p) / step], 1), step
 
@@ -396,6 +418,9 @@ class _Reflections(torch.autograd.Function):
         inv_x = 1.0 / xc
         lpw = (pv[..., 0] + (pos - node) * slope * sim._lpw_step) * inv_x
         dlpw = (slope - lpw) * inv_x * (0.25 * wl2)  # d(2·LP·w)/dg2
+        # beyond the cut the weight is exactly 0 (with the default hard cut the table's P is not 0 there)
+        keep = ok.to(cdt)
+        lpw, dlpw = lpw * keep, dlpw * keep
 
         shape = (-1, *x.shape)
         f, dfds2 = tab["ff"](xc * (1.0 / wl2))  # element-first [E, B·R], s² = sin²θ/λ² = 1/(4d²)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xrdtui.errors import InputError
-from xrdtui.vocab import FAMILIES, Family  # noqa: F401  (FAMILIES: part of this module's interface)
+from xrdtui.vocab import CELLS, FAMILIES, Cell, Family, check_choice  # noqa: F401  (FAMILIES: part of this module's interface)
 
 if TYPE_CHECKING:  # pymatgen is imported lazily: the CLI start-up path may import this module
     from pymatgen.core import Structure
@@ -59,6 +59,11 @@ class BenchmarkSpec:
     @property
     def family(self) -> str:
         return family_of_spacegroup(self.spacegroup_number)
+
+    @property
+    def source(self) -> str:
+        """Where the facts come from, in words (shown with every result)."""
+        return SOURCES.get(self.name, f"Materials Project {self.mp_id} (the MP-20 entry's cell, DFT-relaxed)")
 
 
 def _spec(name, symbol, number, mp_id, lattice, sites) -> BenchmarkSpec:
@@ -126,6 +131,10 @@ _SPECS = (
         ("Te", "1a", (0.77691, 0.0, 0.64136)),
     ]),
 )
+
+# BPO4 has no MP-20 row here: its cell and positions are experimental literature values, not MP's relaxed cell.
+SOURCES = {"BPO4": "literature (experimental I-4 cell a = 4.338 Å, c = 6.645 Å; no MP-20 row; mp-3589 is the "
+                   "prototype, not the source of these numbers)"}
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
 BENCHMARK_NAMES: tuple[str, ...] = tuple(BENCHMARKS)
@@ -198,6 +207,29 @@ def conventional_standard(structure: Structure) -> Structure:
         raise InputError(f"symmetry analysis failed: {_one_line(exc)}") from exc
     validate_structure(conv)
     return conv
+
+
+def in_cell(structure: Structure, cell: str) -> Structure:
+    """``structure`` (a conventional standard cell) in the cell ``cell`` of ``vocab.Cell``:
+
+    * "conventional": itself;
+    * "primitive": pymatgen's standard primitive cell (``get_primitive_standard_structure``, symprec 0.01);
+      for the nine MP-20 benchmarks its metric equals that of the MP-20 cell up to the order and signs of
+      the axes (so isotropic fractional noise has the same statistics in both);
+    * "niggli": the Niggli-reduced primitive cell (shortest vectors).
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    check_choice(cell, CELLS, "cell")
+    if cell == Cell.CONVENTIONAL:
+        return structure.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prim = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_primitive_standard_structure()
+        if cell == Cell.NIGGLI:
+            prim = prim.get_reduced_structure("niggli")
+    validate_structure(prim)
+    return prim
 
 
 def validate_structure(structure: Structure) -> None:

@@ -25,7 +25,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
 
 # Command-line spelling of each builder option (for messages).
 OPTION_FLAGS = {"key": "--key", "structure": "--structure", "task": "--task", "member": "--member",
-                "n_minima": "--minima"}
+                "n_minima": "--minima", "metric": "--metric"}
 
 
 def builder(kind: str):

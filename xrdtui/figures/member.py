@@ -119,6 +119,7 @@ def member_figure(reader, task: str, member: int = 0):
     info = reader.structures().get(first.info.structure)
     if info is None:
         raise StoreError(f"{reader.path.name} lacks the ground truth of {first.info.structure}")
+    info = info.in_cell(first.info.cell)  # the cell the task distorted and optimised
     truth = np.asarray(info.lattice, dtype=np.float64)
     res0 = first.result
     rows = [("ground truth", TRUTH_COLOUR, truth, np.asarray(info.frac, dtype=np.float64), ""),

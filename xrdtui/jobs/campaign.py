@@ -21,6 +21,7 @@ from xrdtui.errors import ConfigError, XrdtuiError
 from xrdtui.jobs.config import ExperimentConfig
 from xrdtui.jobs.executors import Executor, drain, make_executor
 from xrdtui.methods import get_method
+from xrdtui.vocab import Cell
 from xrdtui.jobs.tasks import (
     PREVIEW_STRIDE,
     WorkItem,
@@ -65,18 +66,23 @@ def structure_infos(config: ExperimentConfig):
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     from xrdtui.engine.structures import SYMPREC, crystal_family, frac_coords, lattice_params
-    from xrdtui.store.records import StructureInfo
-    from xrdtui.jobs.tasks import ground_truth_pattern, simulator_for, structure_for
+    from xrdtui.jobs.tasks import ground_truth_pattern, simulator_for, structure_for, task_cell
+    from xrdtui.store.records import CellInfo, StructureInfo
 
+    def species(structure) -> list[str]:
+        return [str(site.specie) if site.is_ordered else site.species.formula for site in structure]
+
+    cells = sorted({task_cell(config, noise) for noise in config.noise} - {str(Cell.CONVENTIONAL)})
     infos = []
     for source in config.structures:
         s = structure_for(source)
+        other = {cell: structure_for(source, cell) for cell in cells}
         sga = SpacegroupAnalyzer(s, symprec=SYMPREC)
         sim = simulator_for(source, config.pattern)
         infos.append(
             StructureInfo(
                 name=structure_label(source),
-                species=[str(site.specie) if site.is_ordered else site.species.formula for site in s],
+                species=species(s),
                 lattice=lattice_params(s),
                 frac=frac_coords(s),
                 spacegroup_symbol=sga.get_space_group_symbol(),
@@ -84,9 +90,27 @@ def structure_infos(config: ExperimentConfig):
                 family=crystal_family(s),
                 pattern=ground_truth_pattern(source, config.pattern),
                 two_theta=np.asarray(sim.two_theta, dtype=np.float64),
+                cells={cell: CellInfo(species(c), lattice_params(c), frac_coords(c)) for cell, c in other.items()},
+                source=structure_source(source),
             )
         )
     return infos
+
+
+def structure_source(source: str) -> str:
+    """Where a campaign structure comes from: a benchmark's stated source, or the user's file."""
+    from xrdtui.engine.structures import BENCHMARKS, canonical_name
+
+    known = canonical_name(source)
+    return BENCHMARKS[known].source if known else f"file {source}"
+
+
+def site_counts(structures) -> dict:
+    """(structure name, cell) -> number of sites, for ``build_work`` (a plain name: its conventional cell)."""
+    out = {s.name: s.n_sites for s in structures}
+    out.update({(s.name, cell): len(info.species) for s in structures for cell, info in s.cells.items()})
+    out.update({(s.name, str(Cell.CONVENTIONAL)): s.n_sites for s in structures})
+    return out
 
 
 def _cost(item: WorkItem) -> float:
@@ -129,7 +153,7 @@ def run_campaign(
             ex.submit(warm_worker, config.methods)
     try:
         structures = structure_infos(config)
-        items = build_work(config, {s.name: len(s.species) for s in structures})
+        items = build_work(config, site_counts(structures))
         infos = [item.info for item in items]
         if resume:
             writer, done_ids = StoreWriter.resume(path, tasks=infos, config_hash=config.content_hash)

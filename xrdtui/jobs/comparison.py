@@ -1,6 +1,6 @@
 """Comparisons across methods on the same distortions (the paper's Figure 7a): per noise type and level,
-the match rate of XRD descent with one loss in each descent mode beside every relaxation and baseline
-method in the store. Reads a store; used by ``xrdtui compare``, ``xrdtui run`` and the report."""
+the no-optimisation baseline, XRD descent with one loss in each descent mode, and every relaxation method
+in the store (paper match rate and strict recovery rate of each). Reads a store; used by ``xrdtui compare``, ``xrdtui run`` and the report."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def comparison(reader, loss: str | None = None) -> Comparison:
         raise StoreError(f"no '{loss}' runs in this store (descent methods: {', '.join(descent) or 'none'})")
     modes = [m for m in MODE_ORDER if m in DESCENT_MODES and any(r.key[2] == loss and r.key[3] == m for r in rows)]
     others = sorted((m for m in stored if method_info(m).kind != MethodKind.DESCENT), key=method_rank)
-    columns = [f"{loss} {m}" for m in modes] + others
+    baselines = [m for m in others if method_info(m).kind == MethodKind.BASELINE]
+    columns = baselines + [f"{loss} {m}" for m in modes] + [m for m in others if m not in baselines]
     table: dict[tuple, dict] = {}
     for r in rows:
         noise, level, method, mode = r.key

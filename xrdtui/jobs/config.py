@@ -13,6 +13,8 @@ one :class:`~xrdtui.errors.ConfigError` line naming the key. Example (``examples
     [noise]
     lattice = [0.02, 0.05]                 # sigma_l of the strain matrix
     coords = [0.02]                        # sigma_c of the fractional-coordinate noise
+    strain = "cartesian"                   # L~ = S L (the paper's) | "basis" (S mixes the cell vectors)
+    cell = "primitive"                     # cell of coordinate-noise tasks: primitive | niggli | conventional
 
     [optimizer]                            # see xrdtui.engine.optimize.OptimizerSettings
     method = "adam"
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from xrdtui.errors import ConfigError
-from xrdtui.vocab import DESCENT_MODES, NOISE_TYPES, MethodKind
+from xrdtui.vocab import CELLS, DESCENT_MODES, NOISE_TYPES, STRAIN_FORMS, Cell, MethodKind, StrainForm
 
 # Keys of the top level and their types. Validation is explicit so that a typo is an error, not a silent default.
 _TOP_KEYS = {
@@ -68,6 +70,8 @@ class ExperimentConfig:
     methods: tuple[str, ...]
     modes: tuple[str, ...]
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    strain: str = StrainForm.CARTESIAN
+    cell: str = Cell.PRIMITIVE
     store: str | None = None
     workers: int | None = None
     scheduler: str | None = None
@@ -95,7 +99,11 @@ class ExperimentConfig:
         fields by table name. Stored with the campaign (``StoreInfo.conventions``)."""
         import dataclasses
 
-        return {name: _jsonable(dataclasses.asdict(obj)) for name, obj in self.settings().items()}
+        out = {name: _jsonable(dataclasses.asdict(obj)) for name, obj in self.settings().items()}
+        out["noise"] = {"strain": str(self.strain), "cell": str(self.cell),
+                        "lattice_cell": str(Cell.CONVENTIONAL), "seed": self.seed, "distortions": self.distortions,
+                        "levels": {k: list(v) for k, v in self.noise.items()}}
+        return out
 
     def settings(self) -> dict[str, Any]:
         """Every settings object the methods may read (table name -> dataclass instance; defaults for
@@ -126,6 +134,7 @@ class ExperimentConfig:
                 self.methods,
                 self.modes,
                 *(sorted(self.tables.get(name, {}).items()) for name in _HASHED_FIRST),
+                ("strain", str(self.strain), "cell", str(self.cell)),
             )
             + tuple((name, sorted(self.tables[name].items())) for name in later)
         )
@@ -171,16 +180,29 @@ def _str_list(value: Any, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _noise_table(raw: Any) -> dict[str, tuple[float, ...]]:
-    """[noise]: a list of levels per noise type, each checked by the engine's own rule."""
+NOISE_OPTIONS = {"strain": STRAIN_FORMS, "cell": CELLS}  # [noise] keys that are not noise types
+
+
+def _noise_table(raw: Any) -> tuple[dict[str, tuple[float, ...]], dict[str, str]]:
+    """[noise]: a list of levels per noise type, each checked by the engine's own rule, and the options
+    ``strain`` (how S acts, engine.noise) and ``cell`` (the cell of coordinate-noise tasks)."""
     from xrdtui.engine.noise import check_level
 
+    raw = dict(raw or {})
+    options = {}
+    for key, choices in NOISE_OPTIONS.items():
+        if key in raw:
+            value = raw.pop(key)
+            if value not in choices:
+                raise ConfigError(f"noise.{key}: expected one of {', '.join(choices)}, got {value!r}")
+            options[key] = value
     if not raw:
         raise ConfigError("noise: give at least one of [noise] lattice = [...] or coords = [...]")
     noise: dict[str, tuple[float, ...]] = {}
     for kind, levels in raw.items():
         if kind not in NOISE_TYPES:
-            raise ConfigError(f"noise: unknown noise type '{kind}' (allowed: {', '.join(NOISE_TYPES)})")
+            allowed = ", ".join((*NOISE_TYPES, *NOISE_OPTIONS))
+            raise ConfigError(f"noise: unknown noise type '{kind}' (allowed: {allowed})")
         if not isinstance(levels, list) or not levels:
             raise ConfigError(f"noise.{kind}: expected a non-empty list of levels, got {levels!r}")
         clean = []
@@ -194,7 +216,7 @@ def _noise_table(raw: Any) -> dict[str, tuple[float, ...]]:
         if len(set(clean)) != len(clean):
             raise ConfigError(f"noise.{kind}: duplicate levels in {levels!r}")
         noise[kind] = tuple(clean)
-    return noise
+    return noise, options
 
 
 def parse_config(text: str, source: str = "<string>", base_dir: Path | None = None) -> ExperimentConfig:
@@ -221,7 +243,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
     distortions = top.get("distortions", 50)
     if not 1 <= distortions <= 10_000:
         raise ConfigError(f"distortions: must be between 1 and 10000, got {distortions}")
-    noise = _noise_table(top.get("noise"))
+    noise, noise_options = _noise_table(top.get("noise"))
 
     methods = _str_list(top.get("methods", list(DEFAULT_METHODS)), "methods")
     for method in methods:
@@ -258,6 +280,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         methods=methods,
         modes=modes,
         tables=tables,
+        **noise_options,
         store=top.get("store"),
         workers=workers,
         scheduler=top.get("scheduler"),

@@ -24,10 +24,12 @@ from xrdtui.jobs.config import ExperimentConfig, build_settings, members_per_tas
 from xrdtui.methods import get_method
 from xrdtui.methods.batch import Batch, Outcome
 from xrdtui.store.records import TaskInfo, TaskResult
+from xrdtui.vocab import Cell, Noise, StrainForm
 
 PREVIEW_STRIDE = 10  # 0.01° simulator bins -> 0.1° previews stored for the TUI overlays
 LIVE_EVERY = 10  # steps between live loss messages from a worker
 MAX_REASON = 120
+STRICT_FIELDS = ("recovered", "strict_rms", "length_error", "angle_error", "site_error")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class WorkItem:
     source: str  # benchmark name or structure file path
     distortions: int  # size of the seeded distortion batch the members are taken from
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    strain: str = StrainForm.CARTESIAN  # how lattice noise deforms the cell (engine.noise)
     part: tuple[int, int] | None = None  # members [start, stop) when a task is split across workers
 
     @property
@@ -73,10 +76,13 @@ def merge_results(parts: list[TaskResult]) -> TaskResult:
         arrays = [getattr(p, name) for p in parts]
         cat[name] = None if arrays[0] is None else np.concatenate(arrays, axis=1)  # [T+1, B, ...]
     for name in ("n_steps", "init_lattice", "init_frac", "final_lattice", "final_frac", "matched", "rms",
-                 "final_loss", "final_similarity", "converged", "failed", "init_pattern", "final_pattern"):
+                 "final_loss", "final_similarity", "converged", "failed", "init_pattern", "final_pattern",
+                 *STRICT_FIELDS):
         cat[name] = np.concatenate([getattr(p, name) for p in parts], axis=0)
     k, n = int(cat["matched"].sum()), len(cat["matched"])
+    ks = int(cat["recovered"].sum())
     lo, hi = jeffreys_interval(k, n)
+    lo_s, hi_s = jeffreys_interval(ks, n)
     return TaskResult(
         **cat,
         reasons=[r for p in parts for r in p.reasons],
@@ -86,6 +92,9 @@ def merge_results(parts: list[TaskResult]) -> TaskResult:
         n=n,
         lo=float(lo),
         hi=float(hi),
+        ks=ks,
+        lo_s=float(lo_s),
+        hi_s=float(hi_s),
     )
 
 
@@ -94,8 +103,15 @@ def structure_label(source: str) -> str:
     return os.path.splitext(os.path.basename(source))[0] if os.sep in source or "." in source else source
 
 
-def build_work(config: ExperimentConfig, n_sites: dict[str, int]) -> list[WorkItem]:
-    """All tasks of ``config`` in a deterministic order. ``n_sites`` maps structure label -> N.
+def task_cell(config: ExperimentConfig, noise: str) -> str:
+    """The cell a task distorts: the configured ``[noise] cell`` for coordinate noise, the conventional
+    cell for lattice noise (the crystal-family projectors are written for it)."""
+    return config.cell if noise == Noise.COORDS else Cell.CONVENTIONAL
+
+
+def build_work(config: ExperimentConfig, n_sites: dict) -> list[WorkItem]:
+    """All tasks of ``config`` in a deterministic order. ``n_sites`` maps (structure label, cell) -> N
+    (a plain label stands for its conventional cell).
 
     Each method says which modes it runs in, how many trajectory rows its settings make, how many of the
     distortions it judges and whether it moves coordinates (``xrdtui.methods``)."""
@@ -104,10 +120,12 @@ def build_work(config: ExperimentConfig, n_sites: dict[str, int]) -> list[WorkIt
     for source in config.structures:
         label = structure_label(source)
         for noise, levels in config.noise.items():
+            cell = task_cell(config, noise)
+            sites = n_sites[(label, cell)] if (label, cell) in n_sites else n_sites[label]
             for level in levels:
                 for name in config.methods:
                     method = get_method(name)
-                    for mode in method.task_modes(config.modes):
+                    for mode in method.task_modes(config.modes, noise):
                         info = TaskInfo.build(
                             label,
                             noise,
@@ -115,22 +133,24 @@ def build_work(config: ExperimentConfig, n_sites: dict[str, int]) -> list[WorkIt
                             name,
                             mode,
                             n_members=members_per_task(name, config),
-                            n_sites=n_sites[label],
+                            n_sites=sites,
                             max_steps=method.steps(settings),
                             traj_frac=method.tracks_coords(noise),
                             seed=config.seed,
+                            cell=cell,
                         )
-                        items.append(WorkItem(info, source, config.distortions, config.tables))
+                        items.append(WorkItem(info, source, config.distortions, config.tables, config.strain))
     return items
 
 
 # ---------------------------------------------------------------- worker side
 
-_STRUCTURES: dict[str, Any] = {}
+_STRUCTURES: dict[tuple, Any] = {}
 _FAMILIES: dict[str, str] = {}
 _SIMULATORS: dict[tuple, Any] = {}
 _GROUND_TRUTH: dict[tuple, np.ndarray] = {}
 _SETTINGS: dict[str, dict[str, Any]] = {}
+_MATCHERS: dict[Any, Any] = {}
 
 
 def warm_worker(methods: tuple[str, ...] = ()) -> None:
@@ -145,13 +165,17 @@ def warm_worker(methods: tuple[str, ...] = ()) -> None:
             warm()
 
 
-def structure_for(source: str):
-    """The (cached) conventional-cell structure of a benchmark name or file."""
-    if source not in _STRUCTURES:
-        from xrdtui.engine.structures import resolve_structure
+def structure_for(source: str, cell: str = Cell.CONVENTIONAL):
+    """The (cached) structure of a benchmark name or file in ``cell`` (conventional standard by default)."""
+    key = (source, str(cell))
+    if key not in _STRUCTURES:
+        from xrdtui.engine.structures import in_cell, resolve_structure
 
-        _STRUCTURES[source] = resolve_structure(source)[1]
-    return _STRUCTURES[source]
+        conventional = _STRUCTURES.get((source, str(Cell.CONVENTIONAL)))
+        if conventional is None:
+            conventional = _STRUCTURES[(source, str(Cell.CONVENTIONAL))] = resolve_structure(source)[1]
+        _STRUCTURES[key] = in_cell(conventional, cell)
+    return _STRUCTURES[key]
 
 
 def family_for(source: str) -> str:
@@ -163,21 +187,22 @@ def family_for(source: str) -> str:
     return _FAMILIES[source]
 
 
-def simulator_for(source: str, pattern: dict[str, Any]):
-    """The cached simulator of a structure with the campaign's pattern settings."""
-    key = (source, tuple(sorted(pattern.items())))
+def simulator_for(source: str, pattern: dict[str, Any], cell: str = Cell.CONVENTIONAL):
+    """The cached simulator of a structure (in ``cell``) with the campaign's pattern settings."""
+    key = (source, tuple(sorted(pattern.items())), str(cell))
     if key not in _SIMULATORS:
         from xrdtui.engine.simulator import PatternSettings, XRDSimulator
 
-        _SIMULATORS[key] = XRDSimulator(structure_for(source), PatternSettings(**pattern))
+        _SIMULATORS[key] = XRDSimulator(structure_for(source, cell), PatternSettings(**pattern))
     return _SIMULATORS[key]
 
 
-def ground_truth_pattern(source: str, pattern: dict[str, Any]) -> np.ndarray:
-    """The ground-truth pattern [M] (max 1) that every task of this structure fits (cached per process)."""
-    key = (source, tuple(sorted(pattern.items())))
+def ground_truth_pattern(source: str, pattern: dict[str, Any], cell: str = Cell.CONVENTIONAL) -> np.ndarray:
+    """The ground-truth pattern [M] (max 1) that every task of this structure (in ``cell``) fits; the
+    same crystal in another cell gives the same pattern to float rounding (cached per process)."""
+    key = (source, tuple(sorted(pattern.items())), str(cell))
     if key not in _GROUND_TRUTH:
-        _GROUND_TRUTH[key] = simulator_for(source, pattern).reference_pattern()
+        _GROUND_TRUTH[key] = simulator_for(source, pattern, cell).reference_pattern()
     return _GROUND_TRUTH[key]
 
 
@@ -189,11 +214,19 @@ def _settings(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return _SETTINGS[key]
 
 
-def _patterns(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: np.ndarray) -> np.ndarray:
+def _matcher(settings):
+    """The StructureMatcher of a MatcherSettings (cached per process)."""
+    if settings not in _MATCHERS:
+        _MATCHERS[settings] = settings.matcher()
+    return _MATCHERS[settings]
+
+
+def _patterns(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: np.ndarray,
+              cell: str = Cell.CONVENTIONAL) -> np.ndarray:
     """Full patterns [B,M] float32; NaN rows where a member's cell cannot be simulated."""
     import torch
 
-    sim = simulator_for(source, pattern)
+    sim = simulator_for(source, pattern, cell)
     lat = torch.as_tensor(lattice, dtype=torch.float64)
     fr = torch.as_tensor(frac, dtype=torch.float64)
     out = np.full((lat.shape[0], len(sim.two_theta)), np.nan, dtype=np.float32)
@@ -235,20 +268,48 @@ def _live_callback(task_id: str, live_queue: Any):
     return progress
 
 
+def judge(truth, finals, settings) -> dict[str, np.ndarray]:
+    """The paper's metric (``[matcher]``) and the strict one (``[strict]``) of every final structure
+    (None = failed member), and the continuous errors against the truth in its own setting."""
+    from xrdtui.engine.matching import cell_errors, match_structures
+    from xrdtui.engine.structures import frac_coords, lattice_params
+
+    n = len(finals)
+    out = {"matched": np.zeros(n, dtype=bool), "rms": np.full(n, np.nan), "recovered": np.zeros(n, dtype=bool),
+           "strict_rms": np.full(n, np.nan), "length_error": np.full(n, np.nan),
+           "angle_error": np.full(n, np.nan), "site_error": np.full(n, np.nan)}
+    candidates = [(b, s) for b, s in enumerate(finals) if s is not None]
+    if not candidates:
+        return out
+    structures = [s for _, s in candidates]
+    for flag, rms, table in (("matched", "rms", "matcher"), ("recovered", "strict_rms", "strict")):
+        for (b, _), res in zip(candidates, match_structures(truth, structures, _matcher(settings[table]))):
+            out[flag][b] = bool(res.matched)
+            out[rms][b] = res.rms if res.matched else np.nan
+    ref_lattice, ref_frac = lattice_params(truth), frac_coords(truth)
+    for b, s in candidates:
+        errors = cell_errors(ref_lattice, ref_frac, lattice_params(s), frac_coords(s))
+        out["length_error"][b], out["angle_error"][b], out["site_error"][b] = (
+            errors.length_error, errors.angle_error, errors.site_error)
+    return out
+
+
 def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
-    """Distort, recover (with the task's method from the registry), match, and summarise one task."""
-    from xrdtui.engine.matching import jeffreys_interval, match_structures
+    """Distort, recover (with the task's method from the registry), judge, and summarise one task."""
+    from xrdtui.engine.matching import jeffreys_interval
     from xrdtui.engine.noise import distort
     from xrdtui.engine.structures import with_params
 
     t0 = time.perf_counter()
     info = item.info
-    truth = structure_for(item.source)
-    batch = distort(truth, info.structure, info.noise, info.level, item.distortions, info.seed)
+    cell = info.cell
+    truth = structure_for(item.source, cell)
+    batch = distort(truth, info.structure, info.noise, info.level, item.distortions, info.seed, strain=item.strain)
     start, stop = item.members
     init_lattice = np.asarray(batch.lattice[start:stop], dtype=np.float64)
     init_frac = np.asarray(batch.frac[start:stop], dtype=np.float64)
     n_members = stop - start
+    settings = _settings(item.tables)
 
     method = get_method(info.method)
     out: Outcome = method.run(Batch(
@@ -259,9 +320,9 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         level=info.level,
         mode=info.mode,
         family=family_for(item.source),
-        settings=_settings(item.tables),
-        simulator=lambda: simulator_for(item.source, item.pattern),
-        target=lambda: ground_truth_pattern(item.source, item.pattern),
+        settings=settings,
+        simulator=lambda: simulator_for(item.source, item.pattern, cell),
+        target=lambda: ground_truth_pattern(item.source, item.pattern, cell),
         progress=_live_callback(info.task_id, live_queue),
         n_rows=info.n_rows,
     ))
@@ -278,19 +339,13 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         except InputError as exc:  # a degenerate final cell fails this member, not the task
             failed[b], reasons[b] = True, f"final cell: {exc}"
             finals.append(None)
-    matched = np.zeros(n_members, dtype=bool)
-    rms = np.full(n_members, np.nan)
-    candidates = [(b, s) for b, s in enumerate(finals) if s is not None]
-    if candidates:
-        results = match_structures(truth, [s for _, s in candidates])
-        for (b, _), res in zip(candidates, results):
-            matched[b] = bool(res.matched)
-            rms[b] = res.rms if res.matched else np.nan
-    k, n = int(matched.sum()), n_members
+    verdicts = judge(truth, finals, settings)
+    k, ks, n = int(verdicts["matched"].sum()), int(verdicts["recovered"].sum()), n_members
     lo, hi = jeffreys_interval(k, n)
-    init_patterns = _patterns(item.source, item.pattern, init_lattice, init_frac)
-    final_patterns = _patterns(item.source, item.pattern, out.final_lattice, out.final_frac)
-    target = ground_truth_pattern(item.source, item.pattern)
+    lo_s, hi_s = jeffreys_interval(ks, n)
+    init_patterns = _patterns(item.source, item.pattern, init_lattice, init_frac, cell)
+    final_patterns = _patterns(item.source, item.pattern, out.final_lattice, out.final_frac, cell)
+    target = ground_truth_pattern(item.source, item.pattern, cell)
     return TaskResult(
         loss=np.asarray(out.loss).astype(np.float32),
         lattice=np.asarray(out.lattice).astype(np.float32),
@@ -300,8 +355,6 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         init_frac=init_frac,
         final_lattice=out.final_lattice,
         final_frac=out.final_frac,
-        matched=matched,
-        rms=rms,
         final_loss=out.final_loss,
         final_similarity=_final_similarity(info.method, final_patterns, target, failed),
         converged=out.converged,
@@ -315,4 +368,8 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         n=n,
         lo=float(lo),
         hi=float(hi),
+        ks=ks,
+        lo_s=float(lo_s),
+        hi_s=float(hi_s),
+        **verdicts,
     )

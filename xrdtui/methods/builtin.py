@@ -1,4 +1,5 @@
-"""The built-in methods: gradient descent on each XRD loss, and CHGNet relaxation.
+"""The built-in methods: the no-optimisation baseline, gradient descent on each XRD loss, and CHGNet
+relaxation (registered in this order: the display order).
 
 Each ``run_*`` adapts one engine routine to a :class:`~xrdtui.methods.batch.Batch`; the engine is imported
 when a batch runs, never when this module is imported.
@@ -16,6 +17,49 @@ from xrdtui.vocab import Mode, MethodKind, Noise
 OPTIMIZER = SettingsTable("optimizer", "xrdtui.engine.optimize:OptimizerSettings", hidden=("callback_every",))
 CHGNET = SettingsTable("chgnet", "xrdtui.engine.relax:RelaxSettings", hidden=("device",), extra={"members": int})
 PATTERN = register_table(SettingsTable("pattern", "xrdtui.engine.simulator:PatternSettings"))
+MATCHER = register_table(SettingsTable("matcher", "xrdtui.engine.matching:MatcherSettings"))  # paper metric
+STRICT = register_table(SettingsTable("strict", "xrdtui.engine.matching:StrictMatcherSettings"))  # recovered
+
+
+# --- the no-optimisation baseline -----------------------------------------------------------------------
+def run_start(batch: Batch) -> Outcome:
+    """The distorted starts as they are: no step is taken. The one trajectory row holds the cosine loss of
+    each start against the target (what descent starts from)."""
+    import numpy as np
+    import torch
+
+    from xrdtui.engine.losses import cosine_loss
+
+    sim, b = batch.simulator(), batch.n_members
+    lat = torch.as_tensor(batch.init_lattice, dtype=torch.float64)
+    frac = torch.as_tensor(batch.init_frac, dtype=torch.float64)
+    bad = (sim.invalid_members(lat, frac) | sim.outside_margin(lat)).cpu().numpy()
+    loss = np.full(b, np.nan)
+    if (~bad).any():
+        with torch.no_grad():
+            patterns = sim.pattern(lat[~bad], frac[~bad])
+            loss[~bad] = cosine_loss(patterns, torch.as_tensor(batch.target())).double().numpy()
+    reasons = ["start cannot be simulated (degenerate or outside the simulator's margin)" if x else "" for x in bad]
+    return Outcome(loss=loss[None], lattice=batch.init_lattice[None].copy(), frac=batch.init_frac[None].copy(),
+                   n_steps=np.zeros(b, dtype=np.int64), final_lattice=batch.init_lattice.copy(),
+                   final_frac=batch.init_frac.copy(), final_loss=loss.copy(), converged=~bad, failed=bad,
+                   reasons=reasons)
+
+
+register_method(Method(
+    name="none",
+    kind=MethodKind.BASELINE,
+    description="no optimisation: the distorted start judged as it is (what every rate is read against)",
+    objective="none (the start as it is)",
+    unit="dimensionless",
+    similarity="cosine",
+    run=run_start,
+    modes=(Mode.START,),
+    cost=0.05,
+    label="no optimisation",
+    colour="#999999",
+    axis_label="cosine loss of the start",
+))
 
 
 # --- gradient descent on an XRD loss -----------------------------------------------------------------------
@@ -69,7 +113,7 @@ LOSS_AXES = {
 }
 LOSS_OBJECTIVES = {
     "cosine": "−cos(pattern, target)",
-    "mse": "(1/M) Σ (pattern − target)² over the M 2θ bins",
+    "mse": "‖pattern − target‖² (summed over the 2θ bins)",
     "entropy": "−(spectral-entropy similarity to the target)",
 }
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xrdtui.errors import ConfigError, XrdtuiError
-from xrdtui.vocab import DESCENT_MODES, NOISE_TYPES, MethodKind, Noise
+from xrdtui.vocab import DESCENT_MODES, NOISE_TYPES, MethodKind, Mode, Noise
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class SettingsTable:
         kwargs = {k: _from_toml(v) for k, v in values.items() if k not in self.extra}
         try:
             settings = cls(**kwargs)
-            check = getattr(settings, "check", None)
+            check = getattr(settings, "check", None) or getattr(settings, "validate", None)
             if callable(check):
                 check()
         except XrdtuiError as exc:
@@ -118,11 +118,18 @@ class Method:
         """Axis / colour-bar label of the objective (with its unit where it has one)."""
         return self.axis_label or f"{self.display} loss"
 
-    def task_modes(self, configured: tuple[str, ...]) -> tuple[str, ...]:
-        """The modes of this method's tasks, given the experiment's ``modes``."""
-        if self.modes is None:
-            return tuple(m for m in configured if m in DESCENT_MODES)
-        return self.modes
+    def task_modes(self, configured: tuple[str, ...], noise: str = Noise.LATTICE) -> tuple[str, ...]:
+        """The modes of this method's tasks, given the experiment's ``modes`` and the task's noise type.
+
+        The descent modes differ in how the *lattice* is projected; under coordinate noise only the
+        coordinates move, so every descent mode would repeat the free run: coordinate-noise tasks run free
+        only (the paper constrains only its lattice-noise runs)."""
+        if self.modes is not None:
+            return self.modes
+        modes = tuple(m for m in configured if m in DESCENT_MODES)
+        if noise == Noise.COORDS and modes:
+            return (Mode.FREE,)
+        return modes
 
     def task_cost(self, n_members: int, n_sites: int, max_steps: int) -> float:
         """Relative cost of one task (members x sites x steps, weighted by ``cost``)."""

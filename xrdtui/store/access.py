@@ -106,7 +106,7 @@ def check_root(f: h5py.File, p: Path) -> dict:
         schema = int(schema)
     except (TypeError, ValueError):
         raise StoreError(f"{p}: invalid schema attribute {schema!r}") from None
-    if schema > L.SCHEMA:
+    if schema > max(L.READABLE_SCHEMAS):
         raise StoreError(
             f"{p} has store schema {schema}, newer than this xrdtui supports ({L.SCHEMA}); upgrade xrdtui"
         )

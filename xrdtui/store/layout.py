@@ -7,20 +7,24 @@ One file per campaign (schema :data:`SCHEMA`), readable with plain h5py / ``h5ls
                                                xrdtui_version, versions (JSON), seed, units (JSON), status_codes,
                                                conventions (JSON: pattern, optimiser, ... settings as used)
     /tasks/<column>          [n_tasks]  static task table, row i = task i (task_id, structure, noise, level,
-                                        method, mode, n_members, n_sites, max_steps, traj_frac, seed)
+                                        method, mode, n_members, n_sites, max_steps, traj_frac, seed, cell)
     /progress/<column>       [n_tasks]  mutable per-task state: status int8 (0 pending, 1 running, 2 done,
                                         3 failed), started_at, finished_at (Unix s), wall_s (s), loss_rows,
-                                        k, n, rate, lo, hi (match rate, Jeffreys 95%), worker, reason
+                                        k, n, rate, lo, hi (paper match rate, Jeffreys 95%), k_strict,
+                                        lo_strict, hi_strict (strict recovery rate), worker, reason
     /progress/<clock>        [1]        heartbeat, started, session_started, session_done0,
                                         finished_at_campaign (Unix s), writer_state (0 created,
                                         1 writing, 2 finished, 3 closed unfinished), writer (host:pid)
     /structures/<name>/                 ground truth: species, lattice [6], frac [N,3], pattern [M], two_theta [M]
-                                        attrs: spacegroup_symbol, spacegroup_number, family
+                                        (conventional standard cell); attrs: spacegroup_symbol, spacegroup_number,
+                                        family, source; cells/<cell>/ species, lattice, frac: the same crystal in the
+                                        other cells tasks use (e.g. primitive for coordinate noise)
     /axes/preview_two_theta  [P]        2θ axis (degrees) of the pattern previews
     /runs/<structure>/<noise>/<level>/<method>/<mode>/    one group per task (attrs task_id, row)
         loss [T+1,B] f4, lattice [T+1,B,6] f4, frac [T+1,B,N,3] f4 (only if traj_frac),
         n_steps [B], init_lattice / final_lattice [B,6] f8, init_frac / final_frac [B,N,3] f8,
         matched, converged, failed [B] bool, rms, final_loss, final_similarity [B] f8,
+        recovered [B] bool, strict_rms, length_error, angle_error, site_error [B] f8,
         reasons [B] S120, init_pattern / final_pattern [B,P] f2
     /landscapes/<structure>/<objective>/<p1>-<p2>/        see LANDSCAPE_* names below
 
@@ -38,7 +42,8 @@ import numpy as np
 from xrdtui.errors import ConfigError
 
 FORMAT = "xrdtui-store"
-SCHEMA = 1
+SCHEMA = 2  # 2: task cell, strict recovery metric and continuous errors, per-structure cells
+READABLE_SCHEMAS = (1, 2)  # schema-1 stores read with cell "conventional" and no strict metric
 KIND_CAMPAIGN = "campaign"
 KIND_LANDSCAPES = "landscapes"
 
@@ -82,8 +87,10 @@ TASK_COLUMNS = (
     "max_steps",
     "traj_frac",
     "seed",
+    "cell",
 )
-TASK_STR_COLUMNS = ("task_id", "structure", "noise", "method", "mode")
+TASK_STR_COLUMNS = ("task_id", "structure", "noise", "method", "mode", "cell")
+TASK_DEFAULTS = {"cell": "conventional"}  # columns a schema-1 store lacks
 TASK_NUM_DTYPES = {
     "level": "f8",
     "n_members": "i4",
@@ -104,6 +111,9 @@ P_N = "n"
 P_RATE = "rate"
 P_LO = "lo"
 P_HI = "hi"
+P_K_STRICT = "k_strict"
+P_LO_STRICT = "lo_strict"
+P_HI_STRICT = "hi_strict"
 P_WORKER = "worker"
 P_REASON = "reason"
 # name -> (dtype, fill, units/description)
@@ -118,6 +128,9 @@ PROGRESS_COLUMNS: dict[str, tuple[str, object, str]] = {
     P_RATE: ("f8", np.nan, "k / n"),
     P_LO: ("f8", np.nan, "Jeffreys 95% interval lower bound: Beta(0.025; k+1/2, n-k+1/2), 0 if k=0"),
     P_HI: ("f8", np.nan, "Jeffreys 95% interval upper bound: Beta(0.975; k+1/2, n-k+1/2), 1 if k=n"),
+    P_K_STRICT: ("i4", 0, "members recovered (strict metric, see the conventions attribute)"),
+    P_LO_STRICT: ("f8", np.nan, "Jeffreys 95% interval lower bound of k_strict / n"),
+    P_HI_STRICT: ("f8", np.nan, "Jeffreys 95% interval upper bound of k_strict / n"),
     P_WORKER: ("S64", b"", "worker (host:pid) that ran the task"),
     P_REASON: ("S120", b"", "task-level failure reason (UTF-8)"),
 }
@@ -147,9 +160,11 @@ S_LATTICE = "lattice"
 S_FRAC = "frac"
 S_PATTERN = "pattern"
 S_TWO_THETA = "two_theta"
+S_CELLS = "cells"
 SA_SG_SYMBOL = "spacegroup_symbol"
 SA_SG_NUMBER = "spacegroup_number"
 SA_FAMILY = "family"
+SA_SOURCE = "source"  # where the ground truth's facts come from, in words
 
 AX_PREVIEW = "preview_two_theta"
 PREVIEW_STEP = 0.1  # degrees
@@ -173,8 +188,13 @@ MEMBER_DATASETS: dict[str, tuple[str, str, object, str]] = {
     "init_frac": ("f8", "N3", np.nan, "fractional coordinates"),
     "final_lattice": ("f8", "6", np.nan, "a,b,c (angstrom), alpha,beta,gamma (degrees)"),
     "final_frac": ("f8", "N3", np.nan, "fractional coordinates"),
-    "matched": ("?", "", False, "StructureMatcher(ltol=0.1, stol=0.2, angle_tol=5) says match"),
+    "matched": ("?", "", False, "StructureMatcher of [matcher] (paper: ltol 0.1, stol 0.2, angle_tol 5) fits"),
     "rms": ("f8", "", np.nan, "normalised RMS displacement (get_rms_dist), NaN if unmatched"),
+    "recovered": ("?", "", False, "strict metric: StructureMatcher of [strict] (ltol 0.02, stol 0.1, 1 deg, scale=False) fits"),
+    "strict_rms": ("f8", "", np.nan, "normalised RMS displacement under the strict matcher, NaN if not recovered"),
+    "length_error": ("f8", "", np.nan, "max over a,b,c of |l/l0 - 1| (dimensionless)"),
+    "angle_error": ("f8", "", np.nan, "max over alpha,beta,gamma of |angle - angle0| (degrees)"),
+    "site_error": ("f8", "", np.nan, "RMS nearest-image site displacement, mean shift removed, / (V0/N)^(1/3)"),
     "final_loss": ("f8", "", np.nan, "final loss (XRD: dimensionless; chgnet: eV/atom)"),
     "final_similarity": ("f8", "", np.nan, "final pattern similarity of the method's loss"),
     "converged": ("?", "", False, "stopping criterion met before max_steps"),

@@ -23,6 +23,7 @@ from xrdtui.vocab import HIERARCHY
 from xrdtui.store.records import (
     DONE,
     FAILED,
+    CellInfo,
     PENDING,
     RUNNING,
     STATUS_NAMES,
@@ -37,6 +38,7 @@ from xrdtui.store.records import (
     TaskResult,
     TaskRow,
     pooled,
+    pooled_strict,
 )
 
 GROUP_FIELDS = HIERARCHY
@@ -127,6 +129,10 @@ class StoreReader:
         return ds[sel]
 
     def _col(self, name: str, sel=Ellipsis) -> np.ndarray:
+        if name not in self._progress:  # a column newer than the store's schema: its fill value
+            dtype, fill, _ = L.PROGRESS_COLUMNS[name]
+            full = np.full(len(self._infos), fill, dtype=dtype)
+            return full[sel]
         return self._read(self._progress[name], sel)
 
     # ---- campaign-level -------------------------------------------------------------------------
@@ -186,7 +192,8 @@ class StoreReader:
             return []
         c = {
             name: self._col(name)
-            for name in (L.P_STATUS, L.P_N, L.P_K, L.P_RATE, L.P_LO, L.P_HI, L.P_WALL_S, L.P_FINISHED_AT)
+            for name in (L.P_STATUS, L.P_N, L.P_K, L.P_RATE, L.P_LO, L.P_HI, L.P_WALL_S, L.P_FINISHED_AT,
+                         L.P_K_STRICT, L.P_LO_STRICT, L.P_HI_STRICT)
         }
         rows = []
         for i, t in enumerate(self._infos):
@@ -206,6 +213,10 @@ class StoreReader:
                     hi=float(c[L.P_HI][i]),
                     wall_s=float(c[L.P_WALL_S][i]),
                     finished_at=float(c[L.P_FINISHED_AT][i]),
+                    ks=int(c[L.P_K_STRICT][i]),
+                    lo_s=float(c[L.P_LO_STRICT][i]),
+                    hi_s=float(c[L.P_HI_STRICT][i]),
+                    cell=t.cell,
                 )
             )
         return rows
@@ -231,11 +242,12 @@ class StoreReader:
         return TaskRecord(info=info, status=STATUS_NAMES[status], result=result, partial_loss=partial, reason=reason)
 
     def _result(self, g: h5py.Group, info: TaskInfo, i: int) -> TaskResult:
-        member = {name: self._read(g[name]) for name in L.MEMBER_DATASETS}
+        member = {name: self._read(g[name]) if name in g else None for name in L.MEMBER_DATASETS}
         n_steps = member["n_steps"]
         rows = int(min(info.n_rows, (n_steps.max() if n_steps.size else 0) + 1))
         traj = {name: self._read(g[name], slice(0, rows)) for name in L.TRAJ_DATASETS if name in g}
-        p = {c: self._col(c, i) for c in (L.P_WALL_S, L.P_WORKER, L.P_K, L.P_N, L.P_LO, L.P_HI)}
+        p = {c: self._col(c, i) for c in (L.P_WALL_S, L.P_WORKER, L.P_K, L.P_N, L.P_LO, L.P_HI, L.P_K_STRICT,
+                                          L.P_LO_STRICT, L.P_HI_STRICT)}
         return TaskResult(
             loss=traj[L.R_LOSS],
             lattice=traj[L.R_LATTICE],
@@ -260,6 +272,14 @@ class StoreReader:
             n=int(p[L.P_N]),
             lo=float(p[L.P_LO]),
             hi=float(p[L.P_HI]),
+            recovered=member["recovered"],
+            strict_rms=member["strict_rms"],
+            length_error=member["length_error"],
+            angle_error=member["angle_error"],
+            site_error=member["site_error"],
+            ks=int(p[L.P_K_STRICT]),
+            lo_s=float(p[L.P_LO_STRICT]),
+            hi_s=float(p[L.P_HI_STRICT]),
         )
 
     def _index(self, task_id: str) -> int:
@@ -284,8 +304,12 @@ class StoreReader:
                     spacegroup_symbol=L.decode(a[L.SA_SG_SYMBOL]),
                     spacegroup_number=int(a[L.SA_SG_NUMBER]),
                     family=L.decode(a[L.SA_FAMILY]),
+                    source=L.decode(a.get(L.SA_SOURCE, "")),
                     pattern=g[L.S_PATTERN][...],
                     two_theta=g[L.S_TWO_THETA][...],
+                    cells={cell: CellInfo([L.decode(s) for s in cg[L.S_SPECIES][...]], cg[L.S_LATTICE][...],
+                                          cg[L.S_FRAC][...])
+                           for cell, cg in (g[L.S_CELLS].items() if L.S_CELLS in g else ())},
                 )
             self._structures = out
         return self._structures
@@ -298,7 +322,8 @@ class StoreReader:
     # ---- aggregates -----------------------------------------------------------------------------
     def match_table(self, group_by=("structure", "noise", "level", "method", "mode")) -> list[MatchRow]:
         """Pooled k/n over done tasks grouped by ``group_by`` (fields of the task id), with the 95%
-        Jeffreys interval of the pooled proportion (xrdtui.engine.matching, scipy imported lazily)."""
+        Jeffreys interval of the pooled proportion (xrdtui.engine.matching, scipy imported lazily); the
+        strict recovery rate ks/ns beside it (NaN interval when no task of the group has it)."""
         group_by = tuple(group_by)
         bad = [g for g in group_by if g not in GROUP_FIELDS]
         if bad:
@@ -313,8 +338,10 @@ class StoreReader:
         for key in sorted(groups):
             k, n = pooled(groups[key])
             lo, hi = jeffreys_interval(k, n)
+            ks, ns = pooled_strict(groups[key])
+            lo_s, hi_s = jeffreys_interval(ks, ns) if ns else (float("nan"), float("nan"))
             out.append(MatchRow(key=key, k=k, n=n, rate=k / n if n else float("nan"), lo=lo, hi=hi,
-                                tasks=len(groups[key])))
+                                tasks=len(groups[key]), ks=ks, ns=ns, lo_s=lo_s, hi_s=hi_s))
         return out
 
     @_guard

@@ -47,6 +47,7 @@ class TaskInfo:
     max_steps: int
     traj_frac: bool
     seed: int
+    cell: str = "conventional"  # the cell the task distorts and optimises (vocab.Cell)
 
     @classmethod
     def build(
@@ -62,6 +63,7 @@ class TaskInfo:
         max_steps: int,
         traj_frac: bool,
         seed: int,
+        cell: str = "conventional",
     ) -> TaskInfo:
         """A TaskInfo whose ``task_id`` is the canonical hierarchy path."""
         from xrdtui.store.layout import task_id
@@ -78,6 +80,7 @@ class TaskInfo:
             int(max_steps),
             bool(traj_frac),
             int(seed),
+            str(cell),
         )
 
     @property
@@ -100,6 +103,31 @@ class StructureInfo:
     family: str
     pattern: np.ndarray
     two_theta: np.ndarray
+    cells: dict[str, CellInfo] = field(default_factory=dict)  # the same crystal in other cells
+    source: str = ""  # where its facts come from (e.g. "Materials Project mp-1709 ...", "literature ...")
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.species)
+
+    def in_cell(self, cell: str) -> StructureInfo:
+        """This ground truth in ``cell`` (its species, lattice and coordinates); itself for the stored
+        conventional cell. StoreError-free: a cell the store lacks gives the conventional one."""
+        other = self.cells.get(cell)
+        if other is None:
+            return self
+        return StructureInfo(self.name, list(other.species), other.lattice, other.frac, self.spacegroup_symbol,
+                             self.spacegroup_number, self.family, self.pattern, self.two_theta, self.cells,
+                             self.source)
+
+
+@dataclass(frozen=True)
+class CellInfo:
+    """One cell of a ground truth: species [N], lattice [6] (Å, degrees), frac [N, 3]."""
+
+    species: list[str]
+    lattice: np.ndarray
+    frac: np.ndarray
 
 
 @dataclass
@@ -139,11 +167,25 @@ class TaskResult:
     n: int
     lo: float
     hi: float
+    # strict recovery metric and continuous errors (None in results from before they existed)
+    recovered: np.ndarray | None = None
+    strict_rms: np.ndarray | None = None
+    length_error: np.ndarray | None = None
+    angle_error: np.ndarray | None = None
+    site_error: np.ndarray | None = None
+    ks: int = 0
+    lo_s: float = float("nan")
+    hi_s: float = float("nan")
 
     @property
     def rate(self) -> float:
         """Match rate k/n (NaN when n = 0)."""
         return self.k / self.n if self.n else float("nan")
+
+    @property
+    def rate_s(self) -> float:
+        """Strict recovery rate ks/n (NaN when n = 0 or not judged)."""
+        return self.ks / self.n if self.n and self.recovered is not None else float("nan")
 
 
 @dataclass(frozen=True)
@@ -262,7 +304,8 @@ class Progress:
 @dataclass(frozen=True)
 class TaskRow:
     """One line of the task table (no trajectories read). ``status`` is a name from STATUS_NAMES;
-    k/n/rate/lo/hi are the match rate with its Jeffreys interval (NaN/0 until done)."""
+    k/n/rate/lo/hi are the (paper) match rate with its Jeffreys interval (NaN/0 until done); ks/lo_s/hi_s
+    the strict recovery rate's (NaN interval when the store has no strict metric)."""
 
     task_id: str
     structure: str
@@ -278,6 +321,19 @@ class TaskRow:
     hi: float
     wall_s: float
     finished_at: float
+    ks: int = 0
+    lo_s: float = float("nan")
+    hi_s: float = float("nan")
+    cell: str = "conventional"
+
+    @property
+    def rate_s(self) -> float:
+        return strict_rate(self.ks, self.n, self.lo_s)
+
+
+def strict_rate(ks: int, n: int, lo_s: float) -> float:
+    """ks / n, or NaN when nothing was judged or the strict metric is absent (its interval is NaN)."""
+    return ks / n if n and lo_s == lo_s else float("nan")
 
 
 def pooled(rows) -> tuple[int, int]:
@@ -285,6 +341,12 @@ def pooled(rows) -> tuple[int, int]:
     k/n of a group of tasks, as every table, tree and plot shows it."""
     done = [r for r in rows if r.status == STATUS_NAMES[DONE]]
     return sum(r.k for r in done), sum(r.n for r in done)
+
+
+def pooled_strict(rows) -> tuple[int, int]:
+    """(recovered, judged) under the strict metric over the finished tasks that have it."""
+    done = [r for r in rows if r.status == STATUS_NAMES[DONE] and r.lo_s == r.lo_s]
+    return sum(r.ks for r in done), sum(r.n for r in done)
 
 
 @dataclass
@@ -311,6 +373,14 @@ class MatchRow:
     lo: float
     hi: float
     tasks: int
+    ks: int = 0  # strict: recovered of ns judged, with the Jeffreys interval [lo_s, hi_s]
+    ns: int = 0
+    lo_s: float = float("nan")
+    hi_s: float = float("nan")
+
+    @property
+    def rate_s(self) -> float:
+        return strict_rate(self.ks, self.ns, self.lo_s)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ def write_task_table(f: h5py.File, tasks: Sequence[TaskInfo]) -> None:
 def read_task_table(f: h5py.File) -> list[TaskInfo]:
     """The TaskInfos of ``write_task_table``, in store order."""
     g = f[L.G_TASKS]
-    cols = {c: g[c][...] for c in L.TASK_COLUMNS}
+    n = len(g["task_id"])
+    cols = {c: g[c][...] if c in g else np.array([L.TASK_DEFAULTS[c]] * n) for c in L.TASK_COLUMNS}
     return [
         TaskInfo(
             L.decode(cols["task_id"][i]),
@@ -87,6 +88,7 @@ def read_task_table(f: h5py.File) -> list[TaskInfo]:
             int(cols["max_steps"][i]),
             bool(cols["traj_frac"][i]),
             int(cols["seed"][i]),
+            L.decode(cols["cell"][i]),
         )
         for i in range(len(cols["task_id"]))
     ]
@@ -120,6 +122,14 @@ def write_structures(f: h5py.File, structures: Sequence[StructureInfo]) -> None:
         sg.attrs[L.SA_SG_SYMBOL] = str(s.spacegroup_symbol)
         sg.attrs[L.SA_SG_NUMBER] = np.int64(s.spacegroup_number)
         sg.attrs[L.SA_FAMILY] = str(s.family)
+        sg.attrs[L.SA_SOURCE] = str(s.source)
+        for cell, info in s.cells.items():
+            cg = sg.create_group(f"{L.S_CELLS}/{L.check_name('cell', cell)}")
+            cg.create_dataset(L.S_SPECIES, data=_bytes_column(list(info.species)))
+            d = cg.create_dataset(L.S_LATTICE, data=np.asarray(info.lattice, dtype="f8").reshape(6))
+            d.attrs[L.A_UNIT] = L.UNITS_DOC["lattice"]
+            d = cg.create_dataset(L.S_FRAC, data=np.asarray(info.frac, dtype="f8").reshape(-1, 3))
+            d.attrs[L.A_UNIT] = L.UNITS_DOC["frac"]
 
 
 def write_axes(f: h5py.File, preview_two_theta: np.ndarray) -> None:
@@ -170,6 +180,7 @@ def validate_inputs(tasks: Sequence[TaskInfo], structures: Sequence[StructureInf
         raise ValueError("a campaign store needs at least one task")
     seen: set[str] = set()
     n_sites = {s.name: np.asarray(s.frac).reshape(-1, 3).shape[0] for s in structures}
+    cell_sites = {(s.name, c): len(info.species) for s in structures for c, info in s.cells.items()}
     for t in tasks:
         canonical = task_id(t.structure, t.noise, t.level, t.method, t.mode)
         if t.task_id != canonical:
@@ -179,8 +190,9 @@ def validate_inputs(tasks: Sequence[TaskInfo], structures: Sequence[StructureInf
         seen.add(t.task_id)
         if t.structure not in n_sites:
             raise ValueError(f"task {t.task_id!r}: structure {t.structure!r} missing from structures")
-        if t.n_sites != n_sites[t.structure]:
-            raise ValueError(f"task {t.task_id!r}: n_sites {t.n_sites} != {n_sites[t.structure]} of structure")
+        want = cell_sites.get((t.structure, t.cell), n_sites[t.structure])
+        if t.n_sites != want:
+            raise ValueError(f"task {t.task_id!r}: n_sites {t.n_sites} != {want} of structure ({t.cell} cell)")
         if t.n_members < 1 or t.max_steps < 0:
             raise ValueError(f"task {t.task_id!r}: need n_members >= 1 and max_steps >= 0")
 

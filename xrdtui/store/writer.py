@@ -165,6 +165,9 @@ class StoreWriter:
             attrs = check_root(old, path)
             if attrs.get(L.A_KIND) != L.KIND_CAMPAIGN:
                 raise StoreError(f"{path} is a {attrs.get(L.A_KIND)!r} store, not a campaign; nothing to resume")
+            if int(attrs.get(L.A_SCHEMA, 0)) < L.SCHEMA:
+                raise StoreError(f"{path} has store schema {attrs.get(L.A_SCHEMA)}, written by an older xrdtui; "
+                                 "it can be read but not resumed: start a new store")
             if config_hash is not None and attrs.get(L.A_CONFIG_HASH, "") != config_hash:
                 raise ConfigError(
                     f"configuration changed since {path} was created (hash {attrs.get(L.A_CONFIG_HASH)!r} "
@@ -272,8 +275,10 @@ class StoreWriter:
             raise ValueError(f"{task_id}: result already written")
         g = self._f[L.run_path(task_id)]
         n_rows = self._write_trajectories(g, t, result)
-        for name, (dtype, kind, _fill, _doc) in L.MEMBER_DATASETS.items():
+        for name, (dtype, kind, fill, _doc) in L.MEMBER_DATASETS.items():
             value = getattr(result, name)
+            if value is None:  # a result without the strict metric: the fill value (False / NaN)
+                value = np.full(g[name].shape, fill)
             if kind == "S":
                 data = np.array([L.encode(r, L.REASON_BYTES) for r in value], dtype=dtype)
             else:
@@ -290,6 +295,9 @@ class StoreWriter:
             (L.P_RATE, result.rate),
             (L.P_LO, result.lo),
             (L.P_HI, result.hi),
+            (L.P_K_STRICT, result.ks),
+            (L.P_LO_STRICT, result.lo_s),
+            (L.P_HI_STRICT, result.hi_s),
             (L.P_LOSS_ROWS, n_rows),
             (L.P_REASON, b""),  # a retried task that failed before
             (L.P_FINISHED_AT, _now()),

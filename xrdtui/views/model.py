@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xrdtui.store.layout import format_level
-from xrdtui.store.records import LandscapeRecord, MatchRow, TaskRow, pooled
+from xrdtui.store.records import LandscapeRecord, MatchRow, TaskRow, pooled, pooled_strict
 from xrdtui.vocab import HIERARCHY
 
 
@@ -184,10 +184,16 @@ class Cell:
     k: int
     n: int
     counts: Counts
+    ks: int = 0  # strict metric: recovered of ns judged (0 / 0 in stores without it)
+    ns: int = 0
 
     @property
     def rate(self) -> float:
         return self.k / self.n if self.n else float("nan")
+
+    @property
+    def rate_s(self) -> float:
+        return self.ks / self.ns if self.ns else float("nan")
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,7 @@ def pivot(
         key = (tuple(getattr(r, f) for f in row_fields), tuple(getattr(r, f) for f in col_fields))
         groups.setdefault(key, []).append(r)
     cells = {
-        key: Cell(*pooled(rows), count_rows(rows))
+        key: Cell(*pooled(rows), count_rows(rows), *pooled_strict(rows))
         for key, rows in groups.items()
     }
     row_keys = sorted({k[0] for k in cells}, key=sort_key(row_fields, order))
@@ -234,14 +240,16 @@ class Series:
     hi: np.ndarray
 
 
-def figure1_series(match_rows: list[MatchRow], noise: str, task_rows: list[TaskRow] | None = None) -> list[Series]:
+def figure1_series(match_rows: list[MatchRow], noise: str, task_rows: list[TaskRow] | None = None,
+                   strict: bool = False) -> list[Series]:
     """Series per (method, mode) of a table grouped by (noise, level, method, mode), for one noise type,
-    with levels ascending; cells without judged members (n = 0) are left out."""
+    with levels ascending; cells without judged members (n = 0) are left out. ``strict``: the strict
+    recovery rate instead of the paper's match rate (cells without it left out)."""
     order = field_order(task_rows or [])
     by: dict[tuple, list[MatchRow]] = {}
     for m in match_rows:
         noise_v, level, method, mode = m.key
-        if noise_v != noise or m.n <= 0:
+        if noise_v != noise or m.n <= 0 or (strict and not m.ns):
             continue
         by.setdefault((method, mode), []).append(m)
     out = []
@@ -251,9 +259,9 @@ def figure1_series(match_rows: list[MatchRow], noise: str, task_rows: list[TaskR
             Series(
                 f"{method}/{mode}",
                 np.array([m.key[1] for m in ms], dtype=float),
-                np.array([m.rate for m in ms], dtype=float),
-                np.array([m.lo for m in ms], dtype=float),
-                np.array([m.hi for m in ms], dtype=float),
+                np.array([m.rate_s if strict else m.rate for m in ms], dtype=float),
+                np.array([m.lo_s if strict else m.lo for m in ms], dtype=float),
+                np.array([m.hi_s if strict else m.hi for m in ms], dtype=float),
             )
         )
     return out

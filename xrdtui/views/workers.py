@@ -229,6 +229,7 @@ class MatchData:
     rows: list[MatchRow]
     figure_rows: list[MatchRow]
     task_rows: list[TaskRow]
+    conventions: dict = field(default_factory=dict)
 
 
 def load_matches(pool: StorePool, path: Path, group_by: tuple[str, ...]) -> MatchData:
@@ -238,7 +239,7 @@ def load_matches(pool: StorePool, path: Path, group_by: tuple[str, ...]) -> Matc
             raise StoreError(f"{path.name} holds landscapes only, no match rates")
         rows = r.match_table(group_by=group_by)
         fig = rows if tuple(group_by) == FIGURE_GROUPING else r.match_table(group_by=FIGURE_GROUPING)
-        return MatchData(path, tuple(group_by), rows, fig, r.tasks())
+        return MatchData(path, tuple(group_by), rows, fig, r.tasks(), r.info.conventions)
 
 
 # --- live monitor ----------------------------------------------------------------------------------
@@ -353,6 +354,7 @@ def load_detail(pool: StorePool, path: Path, task_id: str) -> DetailData:
     with pool.reader(path) as r:
         rec = r.task(task_id)
         truth = r.structures().get(rec.info.structure)
+        truth = None if truth is None else truth.in_cell(rec.info.cell)  # the cell the task optimised
         axis = np.asarray(r.preview_two_theta(), dtype=float) if rec.result is not None else None
         return DetailData(path, rec, truth, axis)
 

@@ -82,6 +82,9 @@ def node_label(node: TreeNode, rates: dict) -> Text:
     match = node_match(node, rates)
     if match is not None:
         text.append(f"  {match[2]}")
+    strict = node_strict(node, rates)
+    if strict is not None:
+        text.append(f" · strict {strict[2]}", style="dim")
     return text
 
 
@@ -96,6 +99,17 @@ def node_match(node: TreeNode, rates: dict) -> tuple[int, int, str] | None:
     return (k, n, fmt_rate(k / n)) if n else None
 
 
+def node_strict(node: TreeNode, rates: dict) -> tuple[int, int, str] | None:
+    """(recovered, judged, rate text) of the strict metric under a node, like :func:`node_match`."""
+    m = rates.get(node.key)
+    if m is not None and m.ns:
+        return m.ks, m.ns, fmt_rate(m.rate_s, m.lo_s, m.hi_s)
+    from xrdtui.store.records import pooled_strict
+
+    ks, ns = pooled_strict(node.rows)
+    return (ks, ns, fmt_rate(ks / ns)) if ns else None
+
+
 def node_info(node: TreeNode, rates: dict) -> str:
     """The info line under the tree for the highlighted node."""
     c = node.counts()
@@ -104,6 +118,9 @@ def node_info(node: TreeNode, rates: dict) -> str:
     match = node_match(node, rates)
     if match is not None:
         parts.append(f"match {match[0]}/{match[1]} = {match[2]}")
+    strict = node_strict(node, rates)
+    if strict is not None:
+        parts.append(f"recovered (strict) {strict[0]}/{strict[1]} = {strict[2]}")
     if node.is_leaf and node.rows:
         row = node.rows[0]
         if row.status == "done":

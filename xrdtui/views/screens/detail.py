@@ -33,15 +33,29 @@ def member_note(data: DetailData, b: int) -> str:
     return r.reasons[b] or ("converged" if r.converged[b] else "")
 
 
+def _mark(flag: bool) -> Text:
+    return Text("✓" if flag else "✗", style="green" if flag else "red")
+
+
+def verdict(r, b: int) -> str:
+    """``matched (paper), not recovered (strict)``: a member under both metrics."""
+    paper = "matched (paper)" if r.matched[b] else "not matched (paper)"
+    if r.recovered is None:
+        return paper
+    return f"{paper}, {'recovered' if r.recovered[b] else 'not recovered'} (strict)"
+
+
 def member_cells(data: DetailData, b: int) -> tuple:
-    """One row of the member table: #, match (``!`` failed), rms, final loss, steps (the reason is shown
-    under the plots for the highlighted member)."""
+    """One row of the member table: #, paper match and strict recovery (``!`` failed), rms, final loss,
+    steps (the reason is shown under the plots for the highlighted member)."""
     r = data.record.result
-    matched = bool(r.matched[b])
-    mark = Text("!", style="bold red") if r.failed[b] else Text("✓" if matched else "✗", style="green" if matched else "red")
+    failed = Text("!", style="bold red")
+    paper = failed if r.failed[b] else _mark(bool(r.matched[b]))
+    strict = failed if r.failed[b] else (Text(DASH, style="dim") if r.recovered is None else _mark(bool(r.recovered[b])))
     return (
         str(b),
-        mark,
+        paper,
+        strict,
         f"{r.rms[b]:.3f}" if np.isfinite(r.rms[b]) else DASH,
         fmt_num(r.final_loss[b], 3),
         str(int(r.n_steps[b])),
@@ -112,7 +126,7 @@ class DetailScreen(StoreScreen):
         self._data: DetailData | None = None
         self._member = 0
         members = self.query_one("#members", DataTable)
-        for name, width in (("#", 3), ("ok", 2), ("rms", 5), ("loss", 7), ("steps", 5)):
+        for name, width in (("#", 3), ("ok", 2), ("st", 2), ("rms", 5), ("loss", 7), ("steps", 5)):
             members.add_column(name, key=name, width=width)
         lattice = self.query_one("#lattice-table", DataTable)
         for name in ("", "truth", "distorted", "final", "Δ"):
@@ -137,10 +151,13 @@ class DetailScreen(StoreScreen):
         head = Text(rec.info.task_id, style="bold")
         head.append(f"  {rec.status}", style={"done": "green", "failed": "red", "running": "yellow"}.get(rec.status, "dim"))
         if data.truth is not None:
-            head.append(f"  {data.truth.spacegroup_symbol} ({data.truth.spacegroup_number}), {data.truth.family}", style="dim")
+            head.append(f"  {data.truth.spacegroup_symbol} ({data.truth.spacegroup_number}), {data.truth.family}, "
+                        f"{rec.info.cell} cell", style="dim")
         if rec.result is not None:
             r = rec.result
-            head.append(f"\nmatched {r.k}/{r.n} = {fmt_rate(r.rate, r.lo, r.hi)} · wall {fmt_duration(r.wall_s)} · {r.worker}")
+            strict = f" · recovered {r.ks}/{r.n} = {fmt_rate(r.rate_s, r.lo_s, r.hi_s)} (strict)" if r.recovered is not None else ""
+            head.append(f"\nmatched {r.k}/{r.n} = {fmt_rate(r.rate, r.lo, r.hi)}{strict} · wall {fmt_duration(r.wall_s)}"
+                        f" · {r.worker}")
         elif rec.reason:
             head.append(f"\n{rec.reason}", style="red")
         else:
@@ -206,11 +223,13 @@ class DetailScreen(StoreScreen):
             traces.append(Trace("distorted", axis, np.asarray(r.init_pattern[b], float), PALETTE[1]))
             traces.append(Trace("final", axis, np.asarray(r.final_pattern[b], float), PALETTE[0]))
         xrd.show_traces(traces, title=f"member {b}: XRD patterns (0.1° previews)")
-        matched = "matched" if r.matched[b] else "not matched"
         why = member_note(data, b)
+        errors = "" if r.length_error is None else (
+            f", Δl ≤ {100 * r.length_error[b]:.1f} %, Δangle ≤ {r.angle_error[b]:.1f}°")
         note.update(
-            f"member {b}: {matched}, rms {fmt_num(r.rms[b], 3)}, final loss {fmt_num(r.final_loss[b], 4)}, "
-            f"similarity {fmt_num(r.final_similarity[b], 4)}, {int(r.n_steps[b])} steps" + (f" ({why})" if why else "")
+            f"member {b}: {verdict(r, b)}, rms {fmt_num(r.rms[b], 3)}{errors}, final loss "
+            f"{fmt_num(r.final_loss[b], 4)}, similarity {fmt_num(r.final_similarity[b], 4)}, {int(r.n_steps[b])} steps"
+            + (f" ({why})" if why else "")
         )
 
     def action_member(self, step: int) -> None:

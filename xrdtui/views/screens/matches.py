@@ -27,7 +27,16 @@ GROUPINGS: tuple[tuple[str, ...], ...] = (
     ("noise", "level"),
     ("structure", "noise", "level", "method", "mode"),
 )
-NUMERIC = ("rate", "lo", "hi", "n", "tasks")
+NUMERIC = ("rate", "rate_s", "lo", "hi", "n", "tasks")
+
+
+def matcher_text(conventions: dict, table: str, default: str) -> str:
+    """``StructureMatcher ltol 0.1, stol 0.2, angle 5°`` from a store's recorded matcher settings."""
+    m = conventions.get(table)
+    if not m:
+        return f"{default} metric"
+    scale = "" if m.get("scale", True) else ", no scaling"
+    return f"ltol {m['ltol']:g}, stol {m['stol']:g}, angle {m['angle_tol']:g}°{scale}"
 
 
 def rate_bar(m: MatchRow, width: int = 10) -> Text:
@@ -52,6 +61,7 @@ class MatchScreen(StoreScreen):
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse"),
         Binding("x", "noise", "Noise type"),
+        Binding("v", "metric", "Paper/strict"),
         Binding("1", "tab('table')", "Table", show=False),
         Binding("2", "tab('figure')", "Figure", show=False),
     ]
@@ -72,6 +82,7 @@ class MatchScreen(StoreScreen):
         self._sort = "rate"
         self._reverse = True
         self._noise_i = 0
+        self._strict = False
         self._data: MatchData | None = None
 
     @property
@@ -95,14 +106,14 @@ class MatchScreen(StoreScreen):
         self._fill_figure()
 
     def _columns(self) -> list[str]:
-        return [*self.group_by, "k/n", "rate", "95% CI", "bar", "tasks"]
+        return [*self.group_by, "k/n", "rate", "95% CI", "bar", "strict", "strict CI", "tasks"]
 
     def _fill_table(self) -> None:
         data = self._data
         table = self.query_one("#matches", DataTable)
         table.clear(columns=True)
         for name in self._columns():
-            sort_col = {"lo": "95% CI", "hi": "95% CI", "n": "k/n"}.get(self._sort, self._sort)
+            sort_col = {"lo": "95% CI", "hi": "95% CI", "n": "k/n", "rate_s": "strict"}.get(self._sort, self._sort)
             label = f"{name} {'↓' if self._reverse else '↑'}" if name == sort_col else name
             table.add_column(label, key=name)
         order = field_order(data.task_rows)
@@ -115,13 +126,16 @@ class MatchScreen(StoreScreen):
                 f"{m.rate:.3f}" if m.n else DASH,
                 f"[{m.lo:.2f},{m.hi:.2f}]" if m.n else DASH,
                 rate_bar(m),
+                f"{m.rate_s:.3f}" if m.ns else DASH,
+                f"[{m.lo_s:.2f},{m.hi_s:.2f}]" if m.ns else DASH,
                 str(m.tasks),
                 key="/".join(keys),
             )
         by = " · ".join(self.group_by)
         self.query_one("#match-head", Static).update(
-            f"{data.path.name}: match rate (StructureMatcher ltol 0.1, stol 0.2, angle 5°), 95% Jeffreys interval"
-            f"\ngroup by {by}  ·  sort {self._sort} {'↓' if self._reverse else '↑'}  ·  g group, s/r sort, x noise"
+            f"{data.path.name}: match rate ({matcher_text(data.conventions, 'matcher', 'paper')}) and strict "
+            f"({matcher_text(data.conventions, 'strict', 'strict')}), 95% Jeffreys intervals"
+            f"\ngroup by {by}  ·  sort {self._sort} {'↓' if self._reverse else '↑'}  ·  g group, s/r sort, x noise, v metric"
         )
 
     def _noises(self) -> list[str]:
@@ -135,8 +149,9 @@ class MatchScreen(StoreScreen):
             fig.placeholder("no finished tasks yet")
             return
         noise = noises[self._noise_i % len(noises)]
-        series = figure1_series(self._data.figure_rows, noise, self._data.task_rows)
-        fig.show_series(series, title=f"{noise} noise: match rate vs level (95% Jeffreys intervals)")
+        series = figure1_series(self._data.figure_rows, noise, self._data.task_rows, strict=self._strict)
+        what = "strict recovery rate" if self._strict else "match rate (paper metric)"
+        fig.show_series(series, title=f"{noise} noise: {what} vs level (95% Jeffreys intervals); v: other metric")
 
     # --- actions ------------------------------------------------------------------------------------------
     def action_grouping(self) -> None:
@@ -159,6 +174,12 @@ class MatchScreen(StoreScreen):
 
     def action_noise(self) -> None:
         self._noise_i += 1
+        if self._data:
+            self._fill_figure()
+        self.query_one("#match-tabs", TabbedContent).active = "figure"
+
+    def action_metric(self) -> None:
+        self._strict = not self._strict
         if self._data:
             self._fill_figure()
         self.query_one("#match-tabs", TabbedContent).active = "figure"

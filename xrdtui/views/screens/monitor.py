@@ -104,7 +104,7 @@ class MonitorScreen(StoreScreen):
                 with Container(id="curves-box"):
                     yield DataTable(id="running", cursor_type="row")
                     yield LossChart(id="live-loss")
-            with TabPane("Match rates [2]", id="rates"):
+            with TabPane("Match rates paper/strict [2]", id="rates"):
                 yield DataTable(id="pivot", cursor_type="cell", zebra_stripes=True)
             with TabPane("Failures [3]", id="failures"):
                 yield DataTable(id="failure-table", cursor_type="row", zebra_stripes=True)
@@ -311,15 +311,17 @@ def row_key(rk: tuple) -> str:
 
 
 def cell_text(pv, rk: tuple, ck: tuple) -> Text:
-    """A pivot cell: the pooled rate, bold once every task of the cell ended (dim while some are still
-    to come); ``▶`` while one runs and none finished, ``✗`` when all failed, ``·`` before any ended."""
+    """A pivot cell: the pooled rate (paper metric, then ``/`` the strict recovery rate when the store has
+    it), bold once every task of the cell ended (dim while some are still to come); ``▶`` while one runs
+    and none finished, ``✗`` when all failed, ``·`` before any ended."""
     cell = pv.cells.get((rk, ck))
     if cell is None:
         return Text(DASH, style="dim")
     st = cell.counts
     if cell.n:
         style = "bold" if st.done + st.failed == st.total else "dim"
-        return Text(f"{cell.rate:.2f}", style=style)
+        strict = f"/{cell.rate_s:.2f}" if cell.ns else ""
+        return Text(f"{cell.rate:.2f}{strict}", style=style)
     if st.running:
         return Text("▶", style="yellow")
     if st.failed and st.failed + st.done == st.total:
