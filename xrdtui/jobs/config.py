@@ -100,15 +100,18 @@ class ExperimentConfig:
         import dataclasses
 
         out = {name: _jsonable(dataclasses.asdict(obj)) for name, obj in self.settings().items()}
+        for name, table in self.tables.items():  # per-method sub-tables: the settings that method ran with
+            for method in (k for k, v in table.items() if isinstance(v, dict)):
+                out[f"{name}.{method}"] = _jsonable(dataclasses.asdict(self.settings(method)[name]))
         out["noise"] = {"strain": str(self.strain), "cell": str(self.cell),
                         "lattice_cell": str(Cell.CONVENTIONAL), "seed": self.seed, "distortions": self.distortions,
                         "levels": {k: list(v) for k, v in self.noise.items()}}
         return out
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self, method: str | None = None) -> dict[str, Any]:
         """Every settings object the methods may read (table name -> dataclass instance; defaults for
-        tables the file leaves out)."""
-        return build_settings(self.tables)
+        tables the file leaves out), as ``method`` sees them (its per-method sub-tables applied)."""
+        return build_settings(self.tables, method)
 
     @property
     def xrd_methods(self) -> tuple[str, ...]:
@@ -141,11 +144,23 @@ class ExperimentConfig:
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def build_settings(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Settings objects of every registered table from validated table contents (defaults where absent)."""
+def table_for(tables: dict[str, dict[str, Any]], name: str, method: str | None = None) -> dict[str, Any]:
+    """The keys of table ``name`` as ``method`` sees them: the table's own keys, overridden by its
+    per-method sub-table ``[name.method]`` when there is one (e.g. ``[optimizer.mse] lr_length = ...``)."""
+    from xrdtui.methods import METHODS
+
+    raw = tables.get(name, {})
+    base = {k: v for k, v in raw.items() if not (isinstance(v, dict) and k in METHODS)}
+    override = raw.get(method) if method is not None else None
+    return {**base, **override} if isinstance(override, dict) else base
+
+
+def build_settings(tables: dict[str, dict[str, Any]], method: str | None = None) -> dict[str, Any]:
+    """Settings objects of every registered table from validated table contents (defaults where absent),
+    with ``method``'s per-method sub-tables applied."""
     from xrdtui.methods import settings_tables
 
-    return {name: t.build(tables.get(name, {})) for name, t in settings_tables().items()}
+    return {name: t.build(table_for(tables, name, method)) for name, t in settings_tables().items()}
 
 
 def _jsonable(value):
@@ -262,8 +277,16 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
             continue
         if not isinstance(raw[table_name], dict):
             raise ConfigError(f"{table_name}: expected a table [{table_name}], got {raw[table_name]!r}")
-        clean = _check_table(raw[table_name], table.field_types(), table_name)
+        types = table.field_types()
+        own = {k: v for k, v in raw[table_name].items() if not isinstance(v, dict)}
+        clean = _check_table(own, types, table_name)
         table.build(clean)  # the dataclass's own checks run now (at config time), not inside a worker
+        for method, sub in ((k, v) for k, v in raw[table_name].items() if isinstance(v, dict)):
+            if method not in methods:  # [optimizer.mse]: only for a method the experiment runs
+                raise ConfigError(f"{table_name}.{method}: not a method of this experiment "
+                                  f"(methods: {', '.join(methods)})")
+            clean[method] = _check_table(sub, types, f"{table_name}.{method}")
+            table.build({**{k: v for k, v in clean.items() if not isinstance(v, dict)}, **clean[method]})
         tables[table_name] = clean
     _check_member_limits(methods, tables, distortions)
 

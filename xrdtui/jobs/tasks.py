@@ -115,7 +115,6 @@ def build_work(config: ExperimentConfig, n_sites: dict) -> list[WorkItem]:
 
     Each method says which modes it runs in, how many trajectory rows its settings make, how many of the
     distortions it judges and whether it moves coordinates (``xrdtui.methods``)."""
-    settings = build_settings(config.tables)
     items = []
     for source in config.structures:
         label = structure_label(source)
@@ -125,6 +124,7 @@ def build_work(config: ExperimentConfig, n_sites: dict) -> list[WorkItem]:
             for level in levels:
                 for name in config.methods:
                     method = get_method(name)
+                    settings = build_settings(config.tables, name)
                     for mode in method.task_modes(config.modes, noise):
                         info = TaskInfo.build(
                             label,
@@ -206,11 +206,11 @@ def ground_truth_pattern(source: str, pattern: dict[str, Any], cell: str = Cell.
     return _GROUND_TRUTH[key]
 
 
-def _settings(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Settings objects of the experiment's tables (cached per process)."""
-    key = repr(sorted((name, sorted(t.items())) for name, t in tables.items()))
+def _settings(tables: dict[str, dict[str, Any]], method: str) -> dict[str, Any]:
+    """Settings objects of the experiment's tables as ``method`` sees them (cached per process)."""
+    key = repr((method, sorted((name, sorted(t.items())) for name, t in tables.items())))
     if key not in _SETTINGS:
-        _SETTINGS[key] = build_settings(tables)
+        _SETTINGS[key] = build_settings(tables, method)
     return _SETTINGS[key]
 
 
@@ -309,7 +309,7 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     init_lattice = np.asarray(batch.lattice[start:stop], dtype=np.float64)
     init_frac = np.asarray(batch.frac[start:stop], dtype=np.float64)
     n_members = stop - start
-    settings = _settings(item.tables)
+    settings = _settings(item.tables, info.method)
 
     method = get_method(info.method)
     out: Outcome = method.run(Batch(
