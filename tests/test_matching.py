@@ -103,3 +103,45 @@ def test_match_rate():
     for k, n in ((3, 2), (-1, 5), (1.5, 3)):
         with pytest.raises(ValueError):
             matching.match_rate(k, n)
+
+
+def test_strict_metric_refuses_what_the_paper_metric_accepts():
+    """The paper's matcher rescales volumes (scale=True) and allows 10 % lengths; the strict one does not."""
+    ref = benchmark_structure("ErPt3")
+    paper, strict = matching.MatcherSettings().matcher(), matching.StrictMatcherSettings().matcher()
+    cases = {
+        "isotropic +8 %": with_params(ref, lattice_params(ref) * [1.08, 1.08, 1.08, 1, 1, 1]),
+        "a +3 %, c -6 %": with_params(ref, lattice_params(ref) * [1.03, 1, 0.94, 1, 1, 1]),
+        "a +0.5 %": with_params(ref, lattice_params(ref) * [1.005, 1, 1, 1, 1, 1]),
+    }
+    verdicts = {name: (paper.fit(ref, s), strict.fit(ref, s)) for name, s in cases.items()}
+    assert verdicts == {"isotropic +8 %": (True, False), "a +3 %, c -6 %": (True, False), "a +0.5 %": (True, True)}
+    assert (strict.ltol, strict.stol, strict.angle_tol) == (0.02, 0.1, 1.0)
+
+
+def test_cell_errors_are_analytic():
+    ref = benchmark_structure("ErPt3")  # cubic, 4 sites
+    p0, f0 = lattice_params(ref), ref.frac_coords
+    stretched = matching.cell_errors(p0, f0, p0 * [1.0, 1.02, 0.97, 1, 1, 1] + [0, 0, 0, 0, 1.5, -0.5], f0)
+    assert stretched.length_error == pytest.approx(0.03) and stretched.angle_error == pytest.approx(1.5)
+    assert stretched.site_error == pytest.approx(0.0, abs=1e-12)
+    # a uniform shift of every atom is the same crystal: no site error
+    assert matching.cell_errors(p0, f0, p0, f0 + [0.3, -0.1, 0.45]).site_error == pytest.approx(0.0, abs=1e-12)
+    # one atom moved by d along x: after removing the mean shift d/4 the rms is (sqrt(3)/4) d, in (V/4)^(1/3)
+    a, d = ref.lattice.a, 0.05
+    moved = f0.copy()
+    moved[1, 0] += d / a
+    err = matching.cell_errors(p0, f0, p0, moved)
+    assert err.site_error == pytest.approx(math.sqrt(3) / 4 * d / (a**3 / 4) ** (1 / 3), rel=1e-9)
+    # nearest image: moving an atom by a whole cell is no displacement
+    assert matching.cell_errors(p0, f0, p0, f0 + [[1, 0, 0], [0, 0, 0], [0, -1, 0], [0, 0, 0]]).site_error < 1e-12
+    assert math.isnan(matching.cell_errors(p0, f0, [np.nan] * 6, f0).length_error)
+
+
+def test_matcher_settings_are_checked():
+    from xrdtui.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stol"):
+        matching.MatcherSettings(stol=0).check()
+    m = matching.MatcherSettings(ltol=0.3, scale=False).matcher()
+    assert (m.ltol, m.stol, m.angle_tol) == (0.3, 0.2, 5.0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from xrdtui.engine import structures as st
-from xrdtui.errors import InputError
+from xrdtui.errors import ConfigError, InputError
 
 SHARED = Path(__file__).parents[2] / "shared"
 REFERENCE_DIR = SHARED / "data" / "mp20_selected"
@@ -195,3 +195,43 @@ def test_load_structure_rejects_degenerate_json(tmp_path):
         st.load_structure(path)
     with pytest.raises(InputError, match="not found"):
         st.load_structure(tmp_path / "missing.cif")
+
+
+@needs_shared
+@pytest.mark.parametrize("name", [n for n in st.BENCHMARK_NAMES if n != "BPO4"])  # BPO4's CIF is conventional
+def test_primitive_cell_has_the_mp20_cells_metric(name):
+    """The default cell of coordinate-noise tasks: the standard primitive cell, whose metric is the MP-20
+    cell's up to the order and signs of the axes (so isotropic fractional noise has the same law)."""
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mp20 = Structure.from_file(_reference_cif(name))
+    prim = st.in_cell(st.benchmark_structure(name), "primitive")
+    assert len(prim) == len(mp20)
+
+    def metric_invariants(lattice):
+        lengths = np.asarray(lattice.abc)
+        order = np.argsort(lengths, kind="stable")
+        g = lattice.metric_tensor[np.ix_(order, order)]
+        return lengths[order], np.abs(g[np.triu_indices(3, 1)])
+
+    ours, theirs = metric_invariants(prim.lattice), metric_invariants(mp20.lattice)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=2e-4)
+    np.testing.assert_allclose(ours[1], theirs[1], atol=2e-3 * max(theirs[0]) ** 2)
+
+
+def test_cells_of_a_centred_structure():
+    """PbF2 (Fm-3m): 12 sites conventional, 3 primitive; the Niggli cell is reduced; all the same crystal."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    conv = st.benchmark_structure("PbF2")
+    prim, niggli = st.in_cell(conv, "primitive"), st.in_cell(conv, "niggli")
+    assert (len(conv), len(prim), len(niggli)) == (12, 3, 3)
+    assert niggli.lattice == niggli.lattice.get_niggli_reduced_lattice()
+    np.testing.assert_allclose(prim.volume * 4, conv.volume, rtol=1e-9)
+    matcher = StructureMatcher(ltol=0.01, stol=0.01, angle_tol=0.1, scale=False)
+    assert matcher.fit(conv, prim) and matcher.fit(conv, niggli)
+    assert len(st.in_cell(conv, "conventional")) == 12
+    with pytest.raises(ConfigError, match="unknown cell"):
+        st.in_cell(conv, "supercell")

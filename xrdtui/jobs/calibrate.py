@@ -31,10 +31,12 @@ TARGET = 0.95
 
 @dataclass
 class Calibration:
-    """The chosen rates per loss ({"lr_length": ..., "lr_angle": ..., "lr_coords": ...}), and the measured
-    fraction of members whose loss fell at each tried rate (loss -> kind -> [(lr, fraction)])."""
+    """The chosen rates per loss ({"lr_length": ..., "lr_angle": ..., "lr_coords": ...}: step 2 applied),
+    each kind's rate from step 1 alone (``single``), and the measured fraction of members whose loss fell at
+    each tried rate (loss -> kind -> [(lr, fraction)])."""
 
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
+    single: dict[str, dict[str, float]] = field(default_factory=dict)
     fractions: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     joint: dict[str, float] = field(default_factory=dict)  # loss -> fraction of the joint lattice step
     members: int = 0
@@ -101,6 +103,7 @@ def calibrate(structures, losses=("cosine", "mse", "entropy"), *, sigma: float =
             table[kind] = tried
             if progress:
                 progress(loss, kind, chosen.get(kind))
+        out.single[loss] = dict(chosen)
         lattice = {k: chosen[k] for k in ("lr_length", "lr_angle") if k in chosen}
         joint, _ = fraction_lowered(batches, loss, lattice)
         while lattice and joint < TARGET and min(lattice.values()) > GRID[-1]:
