@@ -93,6 +93,7 @@ class MethodKind(StrEnum):
 
     DESCENT = "descent"  # gradient descent on an XRD objective
     RELAXATION = "relaxation"  # energy minimisation
+    HYBRID = "hybrid"  # XRD descent followed by energy minimisation
     BASELINE = "baseline"  # no optimisation
 
 

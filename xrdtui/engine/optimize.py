@@ -241,6 +241,8 @@ def recover(
     callback: Callable[[int, np.ndarray], None] | None = None,
     lattice_mask: Sequence[bool] | None = None,
     dtype: torch.dtype = torch.float64,
+    coord_projector: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    penalty: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None,
 ) -> Trajectory:
     """Recover lattice parameters and/or fractional coordinates of B guesses from one target pattern.
 
@@ -255,6 +257,11 @@ def recover(
     lattice_mask: optional [6] booleans; lattice parameters marked False never take a gradient step
         (they may still move through P) — used for 2-D landscape slices.
     callback: ``callback(step, loss[B])`` every ``settings.callback_every`` steps and at the end.
+    coord_projector: the coordinates' analogue of P (e.g. onto the free Wyckoff parameters of a space
+        group, ``engine.wyckoff``): a differentiable map of frac [B, N, 3]; applied like P in the projected
+        modes (at the start, in the loss, after every step).
+    penalty: a differentiable ``penalty(lattice[B, 6], frac[B, N, 3] or None) -> [B]`` added to the loss
+        (e.g. lambda times an energy per atom, ``engine.hybrid``), evaluated at the projected point.
     """
     settings = settings or OptimizerSettings()
     optimise = _check_optimise(optimise)
@@ -281,8 +288,10 @@ def recover(
         frac = torch.remainder(frac, 1.0)  # the [0, 1) convention; patterns are periodic in x
     target_t = _as_tensor(target, torch.float32, device)
 
+    # P acts on what moves: the family projector on the lattice (it is written for conventional cells; a
+    # lattice that is not optimised, e.g. a primitive cell under coordinate noise, is left as it is).
     project = None
-    if mode != Mode.FREE:
+    if mode != Mode.FREE and "lattice" in optimise:
         from xrdtui.engine.projectors import project as _project
 
         def project(p):
@@ -290,6 +299,9 @@ def recover(
 
         with torch.no_grad():
             lattice = project(lattice).to(dtype)
+    if mode != Mode.FREE and coord_projector is not None and frac is not None:
+        with torch.no_grad():
+            frac = torch.remainder(coord_projector(frac).to(dtype), 1.0)
 
     mask6 = torch.ones(6, dtype=dtype, device=device)
     if lattice_mask is not None:
@@ -343,8 +355,13 @@ def recover(
             with torch.set_grad_enabled(need_grad):
                 # In projected mode the loss is taken at P(theta): its gradient P^T grad L lies in the
                 # family's subspace, so per-coordinate rules (adam) move tied parameters together.
-                cell = project(lat_in) if mode == Mode.PROJECTED else lat_in
-                values = loss_fn(sim.pattern(cell, frac_in), target_t)
+                cell = project(lat_in) if mode == Mode.PROJECTED and project is not None else lat_in
+                coords = frac_in
+                if coord_projector is not None and mode == Mode.PROJECTED and frac_in is not None:
+                    coords = coord_projector(frac_in)
+                values = loss_fn(sim.pattern(cell, coords), target_t)
+                if penalty is not None:
+                    values = values + penalty(cell, coords).to(values.dtype)
                 if need_grad:
                     use = torch.isfinite(values) & ~stopped
                     torch.where(use, values, values.new_zeros(())).sum().backward()
@@ -403,6 +420,8 @@ def recover(
             if frac_rule is not None:
                 g = torch.nan_to_num(frac_in.grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
                 new = frac - frac_rule.step(torch.where(run[:, None, None], g, 0.0), factor)
+                if coord_projector is not None and mode == Mode.PROJECTED:
+                    new = coord_projector(new).to(dtype)
                 # Patterns are periodic in x: wrapping keeps the loss and keeps coordinates in [0, 1).
                 frac = torch.where(run[:, None, None], torch.remainder(new, 1.0), frac)
         step += 1

@@ -80,7 +80,8 @@ class Method:
     """One recovery method (see the module docstring).
 
     ``modes``: the modes the method runs in; ``None`` means "the descent modes the experiment asks for"
-    (``modes = [...]`` in the file). ``steps(settings)``: trajectory rows minus one for the given settings
+    (``modes = [...]`` in the file); under coordinate noise descent modes collapse to "free" (the
+    projection acts on the lattice) unless ``coords_modes`` says otherwise (a coordinate constraint). ``steps(settings)``: trajectory rows minus one for the given settings
     objects (table name -> object). ``members``: a (table, key) whose value caps the members per task
     (CHGNet relaxes only the first k distortions of each batch when ``[chgnet] members = k``).
     ``tracks_coords(noise)``: whether its trajectories move (and the store keeps) fractional coordinates.
@@ -98,6 +99,7 @@ class Method:
     run: RunFn | None
     tables: tuple[SettingsTable, ...] = ()
     modes: tuple[str, ...] | None = None
+    coords_modes: tuple[str, ...] | None = None
     noises: tuple[str, ...] = NOISE_TYPES
     steps: Callable[[Mapping[str, Any]], int] = lambda settings: 0
     members: tuple[str, str] | None = None
@@ -124,10 +126,10 @@ class Method:
         The descent modes differ in how the *lattice* is projected; under coordinate noise only the
         coordinates move, so every descent mode would repeat the free run: coordinate-noise tasks run free
         only (the paper constrains only its lattice-noise runs)."""
-        if self.modes is not None:
-            return self.modes
-        modes = tuple(m for m in configured if m in DESCENT_MODES)
-        if noise == Noise.COORDS and modes:
+        if noise == Noise.COORDS and self.coords_modes is not None:
+            return self.coords_modes
+        modes = self.modes if self.modes is not None else tuple(m for m in configured if m in DESCENT_MODES)
+        if noise == Noise.COORDS and modes and all(m in DESCENT_MODES for m in modes):
             return (Mode.FREE,)
         return modes
 
@@ -227,3 +229,4 @@ def _load_builtins() -> None:
     if not _LOADED:
         _LOADED = True
         importlib.import_module("xrdtui.methods.builtin")
+        importlib.import_module("xrdtui.methods.beyond")
