@@ -99,10 +99,10 @@ def structure_infos(config: ExperimentConfig):
 
 def structure_source(source: str) -> str:
     """Where a campaign structure comes from: a benchmark's stated source, or the user's file."""
-    from xrdtui.engine.structures import BENCHMARKS, canonical_name
+    from xrdtui.engine.structures import NAMED, canonical_name
 
     known = canonical_name(source)
-    return BENCHMARKS[known].source if known else f"file {source}"
+    return NAMED[known].source if known else f"file {source}"
 
 
 def site_counts(structures) -> dict:
@@ -189,7 +189,7 @@ def run_campaign(
         if todo:
             notify(RunEvent("start", total, done, failed, message=ex.name))
             live = ex.progress_queue()
-            window = max(2, 2 * ex.workers)
+            window = getattr(ex, "window", max(2, 2 * ex.workers))  # tasks in flight
             pending: dict[Any, WorkItem] = {}
             # A task may run as several member slices (CHGNet); it is written once all of them are back.
             plan = {item.info.task_id: split_work(item, ex.workers) for item in todo}
@@ -203,9 +203,10 @@ def run_campaign(
                     item = next(queue_iter, None)
                     if item is None:
                         break
+                    if live is None:  # no worker will announce the start (inline, Dask): mark it here
+                        if writer.status(item.info.task_id) == "pending":
+                            writer.mark_running(item.info.task_id)
                     pending[ex.submit(run_task, item, live)] = item
-                    if live is None:
-                        writer.mark_running(item.info.task_id)
                 if not pending:
                     break
                 finished, _ = ex.wait_any(pending.keys(), timeout=0.5)

@@ -350,9 +350,9 @@ def load_config(path: str | Path) -> ExperimentConfig:
 
 def _resolve_structure_names(names: tuple[str, ...], base_dir: Path | None) -> tuple[str, ...]:
     """Benchmark names stay names; anything else must be an existing file (made absolute)."""
-    from xrdtui.engine.structures import BENCHMARK_NAMES
+    from xrdtui.engine.structures import BENCHMARK_NAMES, NAMED
 
-    lookup = {n.lower(): n for n in BENCHMARK_NAMES}
+    lookup = {n.lower(): n for n in NAMED}
     out = []
     for name in names:
         if name.lower() in lookup:

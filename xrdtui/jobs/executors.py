@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Protocol
 
@@ -185,28 +186,46 @@ class DaskExecutor:
 
 
 class InlineExecutor:
-    """Runs each task in this process when submitted (debugging, tests, and single-core machines)."""
+    """Runs tasks one at a time on a single worker thread of this process (debugging, tests, single-core
+    machines). A thread rather than a call inside ``submit`` so that the sweep's loop keeps beating the
+    store's heartbeat while a long task runs; the thread is a daemon so Ctrl+C never waits for it."""
 
     name = "inline (this process)"
     workers = 1
+    window = 1  # one task in flight, so "running" in the store means running
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="xrdtui-inline", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # delivered through the future like a pool would
+                future.set_exception(exc)
 
     def submit(self, fn: Callable, *args: Any) -> Future:
         future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # delivered through the future like a pool would
-            future.set_exception(exc)
+        self._jobs.put((future, fn, args))
         return future
 
     def wait_any(self, futures, timeout):
-        futures = list(futures)
-        return [f for f in futures if f.done()], [f for f in futures if not f.done()]
+        done, pending = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        return list(done), list(pending)
 
     def progress_queue(self):
         return None
 
     def close(self) -> None:
-        pass
+        self._jobs.put(None)
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

@@ -282,6 +282,17 @@ class StoreReader:
             hi_s=float(p[L.P_HI_STRICT]),
         )
 
+    @_guard
+    def members(self, task_id: str, names=None) -> dict[str, np.ndarray] | None:
+        """The per-member arrays of a finished task (no trajectory is read: fast on a paper-size store);
+        ``names`` picks some of ``layout.MEMBER_DATASETS`` (default all present). None unless done."""
+        i = self._index(task_id)
+        if int(self._col(L.P_STATUS, i)) != DONE:
+            return None
+        g = self._f[L.run_path(task_id)]
+        wanted = L.MEMBER_DATASETS if names is None else names
+        return {name: self._read(g[name]) for name in wanted if name in g}
+
     def _index(self, task_id: str) -> int:
         try:
             return self._row[task_id]
