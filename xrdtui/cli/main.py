@@ -38,6 +38,7 @@ xrdtui: no terminal attached, so the TUI was not started. Headless commands:
   xrdtui export STORE -o FILE.csv [--wide|--trajectories]           tidy CSV export
   xrdtui landscape STRUCTURE --params a,c -o STORE                  loss landscape slice
   xrdtui figure KIND STORE -o FILE.png                              publication figures
+  xrdtui report STORE -o DIR [--landscapes L.h5]                    reproduction report: the paper's claims vs ours
   xrdtui open STORE | xrdtui watch STORE                            the TUI (needs a terminal)
 Run 'xrdtui --help' for all options."""
 
@@ -55,7 +56,8 @@ def _root(ctx: typer.Context) -> None:
     launch_app(DEFAULT_STORE_DIR)
 
 
-COMMAND_MODULES = ("run_cmds", "inspect_cmds", "methods_cmds", "tui_cmds", "landscape_cmds", "figure_cmds")
+COMMAND_MODULES = ("run_cmds", "inspect_cmds", "methods_cmds", "tui_cmds", "landscape_cmds", "figure_cmds",
+                   "report_cmds")
 
 
 def _register_commands() -> None:

@@ -92,6 +92,7 @@ def _starts(data: ReportData) -> None:
     pattern = PatternSettings(**data.conventions.get("pattern", {}))
     losses = [m for m in data.methods(MethodKind.DESCENT) if method_info(m).similarity == m]
     conditions = {k[:3] for k in data.members if k[1] == Noise.LATTICE}
+    simulators: dict = {}  # one per structure: the tables are the costly part
     for structure, noise, level in sorted(conditions):
         source = next((data.members[k] for k in data.members if k[:3] == (structure, noise, level)), None)
         truth = data.structures.get(structure)
@@ -104,7 +105,9 @@ def _starts(data: ReportData) -> None:
                                                        np.array([e.angle_error for e in errs]))
         if not losses:
             continue
-        sim = _simulator(truth, pattern)
+        if structure not in simulators:
+            simulators[structure] = _simulator(truth, pattern)
+        sim = simulators[structure]
         target = torch.as_tensor(sim.reference_pattern())
         lat_t, frac_t = torch.as_tensor(init_lattice), torch.as_tensor(init_frac)
         ok = ~(sim.invalid_members(lat_t, frac_t) | sim.outside_margin(lat_t)).numpy()

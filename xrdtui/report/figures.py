@@ -76,7 +76,7 @@ def figure_7a(data: ReportData):
         ax.set_xticks(range(len(conditions)), [f"{'lat' if n == Noise.LATTICE else 'crd'} {lv:g}" for n, lv in conditions])
         ax.set_ylabel("match rate, paper metric (95 % Jeffreys)")
         ax.set_ylim(0, 1.05)
-        ax.set_title("Figure 7a on paired members: every bar of a condition judges the same distortions")
+        ax.set_title("Figure 7a, paired: each condition's bars judge the same distortions", fontsize=10)
         ax.legend(fontsize=7, ncols=min(4, len(labels)), loc="lower left")
         ax.grid(axis="y", color="0.9", lw=0.6)
     return fig
