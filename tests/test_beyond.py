@@ -3,7 +3,6 @@ they must equal plain projected descent."""
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np

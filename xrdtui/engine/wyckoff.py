@@ -78,7 +78,7 @@ class WyckoffProjector:
 
     def __call__(self, frac: torch.Tensor) -> torch.Tensor:
         rot, trans = self.rot.to(frac.dtype), self.trans.to(frac.dtype)
-        b, n = frac.shape[0], frac.shape[1]
+        b = frac.shape[0]
         idx = self.src.to(frac.device)[:b]  # [B, G, N]
         moved = frac[torch.arange(b)[:, None, None], idx]  # [B, G, N, 3]: x_{src(g, j)}
         images = torch.einsum("gij,bgnj->bgni", rot, moved) + trans[None, :, None, :]
