@@ -90,3 +90,33 @@ def test_presets_are_valid_and_quick_is_small():
     assert set(paper.xrd_methods) == {"cosine", "mse", "entropy"}
     assert min(paper.noise["lattice"]) <= 0.01 and max(paper.noise["lattice"]) >= 0.1
     assert min(paper.noise["coords"]) <= 0.01 and max(paper.noise["coords"]) >= 0.1
+
+
+def test_no_update_rule_named_means_the_papers_plain_gd_with_calibrated_steps():
+    from xrdtui.jobs.defaults import CALIBRATED_STEPS
+
+    base = 'name = "x"\nstructures = ["U2Ti"]\nmethods = ["cosine", "mse", "chgnet"]\n[noise]\nlattice = [0.05]\n'
+    cfg = parse_config(base + "[optimizer]\nmax_steps = 30\n")
+    mse = cfg.settings("mse")["optimizer"]
+    assert (mse.method, mse.schedule, mse.convergence, mse.tol, mse.patience) == ("gd", "constant", "window", 1e-4, 20)
+    assert (mse.lr_length, mse.lr_angle, mse.lr_coords) == (3.1623e-05, 0.01, 0.00017783)
+    assert mse.max_steps == 30  # the file's keys win over the layer
+    assert cfg.settings("cosine")["optimizer"].lr_length == CALIBRATED_STEPS["cosine"]["lr_length"]
+    adam = parse_config(base + '[optimizer]\nmethod = "adam"\n').settings("cosine")["optimizer"]
+    assert (adam.method, adam.lr_length, adam.schedule) == ("adam", 0.03, "cosine")  # the engine's Adam defaults
+    # the layer is part of the content hash: a store made before it cannot be resumed into it silently
+    assert parse_config(base).content_hash != parse_config(base + '[optimizer]\nmethod = "adam"\n').content_hash
+
+
+@pytest.mark.parametrize("preset", ["paper", "quick", "beyond", "beyond-heldout"])
+def test_presets_repeat_the_calibrated_steps(preset):
+    from xrdtui.jobs.config import load_config
+    from xrdtui.jobs.defaults import CALIBRATED_STEPS
+    from xrdtui.methods import get_method
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / f"{preset}.toml")
+    for method in cfg.xrd_methods:
+        opt = cfg.settings(method)["optimizer"]
+        want = CALIBRATED_STEPS[get_method(method).similarity]
+        assert opt.method == "gd"
+        assert (opt.lr_length, opt.lr_angle, opt.lr_coords) == (want["lr_length"], want["lr_angle"], want["lr_coords"])

@@ -93,10 +93,11 @@ def test_resolve_structure_names_and_paths(tmp_path):
     path.write_text(json.dumps(st.benchmark_structure("ErPt3").as_dict()))
     name, s = st.resolve_structure(str(path))
     assert name == "my_erpt3" and s.composition.reduced_formula == "ErPt3"
-    with pytest.raises(InputError, match="neither a benchmark"):
+    with pytest.raises(InputError, match="neither a named structure"):
         st.resolve_structure("NoSuchThing")
+    assert "NaCl" not in st.BENCHMARK_NAMES and st.canonical_name("nacl") == "NaCl"  # held out, still named
     with pytest.raises(InputError):
-        st.benchmark_structure("NaCl")
+        st.benchmark_structure("KBr")
 
 
 def test_benchmark_returns_independent_copies():

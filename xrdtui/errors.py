@@ -5,7 +5,7 @@ subclass of :class:`XrdtuiError` with a one-line message. The CLI turns these in
 and a documented non-zero exit code; it never prints a traceback for them.
 
 Exit codes: 0 success, 1 other xrdtui error, 2 command-line usage error (Typer/Click), 3 bad structure
-input, 4 bad configuration, 5 store problem, 130 interrupted (Ctrl-C).
+input, 4 bad configuration, 5 store problem, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -37,3 +37,31 @@ class StoreError(XrdtuiError):
     """Missing, corrupt, foreign or newer-schema HDF5 store, or an unknown path inside one."""
 
     exit_code = 5
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an exception (see :func:`terminate_as_interrupt`) so that every clean-up path
+    of Ctrl+C runs for it too; exit code 143."""
+
+
+class Interrupted(XrdtuiError):
+    """A sweep stopped by Ctrl+C or SIGTERM after its clean-up: the message says what is stored and how
+    to resume."""
+
+    def __init__(self, message: str, terminated: bool = False):
+        super().__init__(message)
+        self.exit_code = 143 if terminated else 130
+
+
+def terminate_as_interrupt() -> None:
+    """From now on SIGTERM raises :class:`Terminated` in the main thread (as SIGINT raises KeyboardInterrupt)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, _raise)

@@ -75,11 +75,23 @@ def main(argv: Optional[list[str]] = None) -> None:
     """
     _register_commands()
     try:
-        app(args=argv, standalone_mode=True)
+        # not standalone: Click would turn Ctrl+C into "Aborted!" and exit 1
+        code = app(args=argv, standalone_mode=False)
     except XrdtuiError as exc:
         _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt) as exc:
+        from xrdtui.errors import Terminated
+
+        terminated = isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated)
+        _fail("terminated" if terminated else "interrupted", 143 if terminated else 130)
+    except Exception as exc:
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # a usage error: Click's own message, exit 2
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:

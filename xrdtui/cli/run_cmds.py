@@ -42,7 +42,10 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a sweep: distort, recover by XRD gradient descent (and CHGNet), match, store everything."""
+    from xrdtui.errors import terminate_as_interrupt
     from xrdtui.jobs.config import load_config
+
+    terminate_as_interrupt()  # SIGTERM (kill, sbatch time-out) cleans up like Ctrl+C: one line, exit 143
 
     cfg = load_config(resolve_config_path(config))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

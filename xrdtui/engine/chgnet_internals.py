@@ -45,7 +45,7 @@ _FAST_AGREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _EV_PER_A3_IN_GPA = 160.21766208  # chgnet's own conversion constant, kept identical
 
 
-def _fast_efs(model, graphs) -> list[dict]:
+def _fast_efs(model, graphs, second_order: bool = True) -> list[dict]:
     import torch
     from chgnet.model.model import BatchedGraph
 
@@ -60,7 +60,7 @@ def _fast_efs(model, graphs) -> list[dict]:
     energy = pred["e"]
     total = (energy * pred["atoms_per_graph"]).sum() if model.is_intensive else energy.sum()
     # create_graph=True as chgnet does: the backward kernels (and so the float32 rounding) then match
-    grads = torch.autograd.grad(total, [*g.atom_positions, *g.strains], create_graph=True)
+    grads = torch.autograd.grad(total, [*g.atom_positions, *g.strains], create_graph=second_order)
     k = len(graphs)
     scale = _EV_PER_A3_IN_GPA / g.volumes
     e = (energy + comp).detach().cpu().numpy()

@@ -49,6 +49,9 @@ CONVERGENCE = ("delta", "window")
 OPTIMISE_CHOICES = ("lattice", "coords")
 
 
+MAX_STEPS_LIMIT = 100_000  # a bound, not a budget: 1000 steps of a 24-site batch of 50 take ~1 min here
+
+
 @dataclass(frozen=True)
 class OptimizerSettings:
     """Update rule, step sizes and stopping criterion of :func:`recover`.
@@ -97,8 +100,16 @@ class OptimizerSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a finite non-negative number, got {value}")
-        if int(self.max_steps) != self.max_steps or self.max_steps < 0:
-            raise ConfigError(f"max_steps must be a non-negative integer, got {self.max_steps}")
+        if int(self.max_steps) != self.max_steps or not 0 <= self.max_steps <= MAX_STEPS_LIMIT:
+            raise ConfigError(f"max_steps must be an integer in [0, {MAX_STEPS_LIMIT}], got {self.max_steps}")
+        betas = self.betas
+        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+                or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+            raise ConfigError(f"betas must be two numbers in [0, 1) (Adam's decay rates), got {betas!r}")
+        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps > 0):
+            raise ConfigError(f"eps must be a finite positive number, got {self.eps!r}")
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
         if not (self.tol >= 0):

@@ -303,12 +303,34 @@ def _parse_json(text: str, path: Path) -> Structure:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path.name}: malformed JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict) or "lattice" not in data or "sites" not in data:
+        raise InputError(f"{path.name}: not a pymatgen Structure JSON (no lattice and sites)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Structure.from_dict(data)
+        return structure_from_dict(data)
     except Exception as exc:
         raise InputError(f"{path.name}: not a pymatgen Structure JSON ({_one_line(exc)})") from exc
+
+
+def structure_from_dict(data: dict) -> Structure:
+    """A Structure from pymatgen's dict form, importing nothing the data names.
+
+    pymatgen decodes site properties with monty's decoder, which imports whatever module a
+    ``{"@module": ..., "@class": ...}`` names and builds objects from it: data would run code. Every
+    ``@``-key is dropped first (the structure needs none of them), so properties stay plain values.
+    """
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Structure.from_dict(_without_monty_keys(data))
+
+
+def _without_monty_keys(value):
+    if isinstance(value, dict):
+        return {k: _without_monty_keys(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("@"))}
+    if isinstance(value, list):
+        return [_without_monty_keys(v) for v in value]
+    return value
 
 
 def _parse_cif(text: str, path: Path) -> Structure:

@@ -145,9 +145,12 @@ def slice_structure(rec: LandscapeRecord):
     benchmark of that name, else None."""
     text = rec.attrs.get("structure_json")
     if isinstance(text, str) and text:
-        from pymatgen.core import Structure
+        from xrdtui.engine.structures import structure_from_dict  # imports nothing the stored JSON names
 
-        return Structure.from_dict(json.loads(text))
+        try:
+            return structure_from_dict(json.loads(text))
+        except Exception as exc:
+            raise StoreError(f"{rec.key}: the stored structure cannot be read ({type(exc).__name__})") from None
     from xrdtui.engine.structures import BENCHMARK_NAMES, benchmark_structure
 
     if rec.structure in BENCHMARK_NAMES:

@@ -174,75 +174,110 @@ def run_campaign(
                 overwrite=overwrite,
             )
             done_ids = set()
-    except BaseException:
+    except BaseException as exc:
         if own_executor:
-            ex.close()
+            ex.terminate() if isinstance(exc, KeyboardInterrupt) else ex.close()
         raise
 
     selected = _selector(only)
     todo = sorted((it for it in items if it.info.task_id not in done_ids and selected(it.info)), key=_cost,
                   reverse=True)
     total = len(items)
-    done, failed = len(done_ids), 0
+    counts = {"done": len(done_ids), "failed": 0}
+    interrupted: KeyboardInterrupt | None = None
     try:
-        notify(RunEvent("start", total, done, failed, message=f"{len(todo)} tasks to run"))
-        if todo:
-            notify(RunEvent("start", total, done, failed, message=ex.name))
-            live = ex.progress_queue()
-            window = getattr(ex, "window", max(2, 2 * ex.workers))  # tasks in flight
-            pending: dict[Any, WorkItem] = {}
-            # A task may run as several member slices (CHGNet); it is written once all of them are back.
-            plan = {item.info.task_id: split_work(item, ex.workers) for item in todo}
-            parts_left = {task_id: len(parts) for task_id, parts in plan.items()}
-            parts_done: dict[str, list] = {task_id: [] for task_id in plan}
-            task_error: dict[str, str] = {}
-            queue_iter = (part for parts in plan.values() for part in parts)
-            last_beat = 0.0
-            while True:
-                while len(pending) < window:
-                    item = next(queue_iter, None)
-                    if item is None:
-                        break
-                    if live is None:  # no worker will announce the start (inline, Dask): mark it here
-                        if writer.status(item.info.task_id) == "pending":
-                            writer.mark_running(item.info.task_id)
-                    pending[ex.submit(run_task, item, live)] = item
-                if not pending:
-                    break
-                finished, _ = ex.wait_any(pending.keys(), timeout=0.5)
-                _write_live(writer, drain(live))
-                for future in finished:
-                    item = pending.pop(future)
-                    task_id = item.info.task_id
-                    try:
-                        parts_done[task_id].append((item.members, future.result()))
-                    except XrdtuiError as exc:
-                        task_error.setdefault(task_id, str(exc))
-                    except Exception as exc:  # a worker crash must not stop the campaign
-                        task_error.setdefault(task_id, f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200])
-                    parts_left[task_id] -= 1
-                    if parts_left[task_id]:
-                        continue
-                    if task_id in task_error:
-                        writer.mark_failed(task_id, task_error[task_id])
-                        failed += 1
-                        notify(RunEvent("task", total, done, failed, task_id, f"failed: {task_error[task_id]}"))
-                        continue
-                    result = merge_results([r for _, r in sorted(parts_done.pop(task_id), key=lambda p: p[0])])
-                    writer.write_result(task_id, result)
-                    done += 1
-                    notify(RunEvent("task", total, done, failed, task_id, f"{result.k}/{result.n} matched"))
-                if time.monotonic() - last_beat > HEARTBEAT_S:
-                    writer.heartbeat()
-                    last_beat = time.monotonic()
-        if done + failed == total:
+        _run_loop(writer, ex, todo, total, counts, notify)
+        if counts["done"] + counts["failed"] == total:
             writer.finish()  # a partial (--only) run stays resumable, not finished
-        notify(RunEvent("done", total, done, failed))
+        notify(RunEvent("done", total, counts["done"], counts["failed"]))
+    except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM turned into Terminated by the CLI
+        interrupted = exc
     finally:
         if own_executor and ex is not None:
-            ex.close()
+            ex.terminate() if interrupted is not None else ex.close()
         writer.close()
+    if interrupted is not None:
+        from xrdtui.errors import Interrupted, Terminated
+
+        raise Interrupted(f"{'terminated' if isinstance(interrupted, Terminated) else 'interrupted'}: "
+                          f"{counts['done']} of {total} tasks stored in {path}; resume with: "
+                          f"xrdtui run {config.source} --resume --store {path}",
+                          terminated=isinstance(interrupted, Terminated)) from None
     return path
+
+
+MAX_ATTEMPTS = 3  # a task whose worker process dies is run again up to this many times in all
+
+
+def _run_loop(writer, ex: Executor, todo: list[WorkItem], total: int, counts: dict, notify) -> None:
+    """Submit a bounded window of tasks, write each result as it arrives, stream live losses, beat the
+    heartbeat; a task whose worker died is retried (MAX_ATTEMPTS), any other failure is recorded."""
+    from collections import deque
+
+    if not todo:
+        notify(RunEvent("start", total, counts["done"], counts["failed"], message="0 tasks to run"))
+        return
+    notify(RunEvent("start", total, counts["done"], counts["failed"], message=f"{len(todo)} tasks to run"))
+    notify(RunEvent("start", total, counts["done"], counts["failed"], message=ex.name))
+    live = ex.progress_queue()
+    window = getattr(ex, "window", max(2, 2 * ex.workers))  # tasks in flight
+    pending: dict[Any, WorkItem] = {}
+    # A task may run as several member slices (CHGNet); it is written once all of them are back.
+    plan = {item.info.task_id: split_work(item, ex.workers) for item in todo}
+    parts_left = {task_id: len(parts) for task_id, parts in plan.items()}
+    parts_done: dict[str, list] = {task_id: [] for task_id in plan}
+    task_error: dict[str, str] = {}
+    attempts: dict[tuple, int] = {}
+    retry: deque = deque()
+    queue_iter = (part for parts in plan.values() for part in parts)
+    last_beat = 0.0
+    while True:
+        while len(pending) < window:
+            item = retry.popleft() if retry else next(queue_iter, None)
+            if item is None:
+                break
+            if live is None:  # no worker will announce the start (inline, Dask): mark it here
+                if writer.status(item.info.task_id) == "pending":
+                    writer.mark_running(item.info.task_id)
+            pending[ex.submit(run_task, item, live)] = item
+        if not pending:
+            break
+        finished, _ = ex.wait_any(pending.keys(), timeout=0.5)
+        _write_live(writer, drain(live))
+        for future in finished:
+            item = pending.pop(future)
+            task_id = item.info.task_id
+            try:
+                parts_done[task_id].append((item.members, future.result()))
+            except XrdtuiError as exc:
+                task_error.setdefault(task_id, str(exc))
+            except Exception as exc:  # a worker crash must not stop the campaign
+                key = (task_id, item.members)
+                attempts[key] = attempts.get(key, 1) + 1
+                if ex.lost(exc) and attempts[key] <= MAX_ATTEMPTS:
+                    retry.append(item)  # its worker died (killed, out of memory): run it again
+                    notify(RunEvent("task", total, counts["done"], counts["failed"], task_id,
+                                    f"worker lost, retrying ({attempts[key]}/{MAX_ATTEMPTS})"))
+                    continue
+                reason = (f"its worker process died {MAX_ATTEMPTS} times (killed or out of memory)" if ex.lost(exc)
+                          else f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                task_error.setdefault(task_id, reason[:200])
+            parts_left[task_id] -= 1
+            if parts_left[task_id]:
+                continue
+            if task_id in task_error:
+                writer.mark_failed(task_id, task_error[task_id])
+                counts["failed"] += 1
+                notify(RunEvent("task", total, counts["done"], counts["failed"], task_id,
+                                f"failed: {task_error[task_id]}"))
+                continue
+            result = merge_results([r for _, r in sorted(parts_done.pop(task_id), key=lambda p: p[0])])
+            writer.write_result(task_id, result)
+            counts["done"] += 1
+            notify(RunEvent("task", total, counts["done"], counts["failed"], task_id, f"{result.k}/{result.n} matched"))
+        if time.monotonic() - last_beat > HEARTBEAT_S:
+            writer.heartbeat()
+            last_beat = time.monotonic()
 
 
 def _selector(only) -> Callable[[Any], bool]:

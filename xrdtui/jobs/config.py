@@ -16,9 +16,8 @@ one :class:`~xrdtui.errors.ConfigError` line naming the key. Example (``examples
     strain = "cartesian"                   # L~ = S L (the paper's) | "basis" (S mixes the cell vectors)
     cell = "primitive"                     # cell of coordinate-noise tasks: primitive | niggli | conventional
 
-    [optimizer]                            # see xrdtui.engine.optimize.OptimizerSettings
-    method = "adam"
-    max_steps = 200
+    [optimizer]                            # see xrdtui.engine.optimize.OptimizerSettings; without
+    max_steps = 200                        # method = ..., the paper's plain GD (xrdtui.jobs.defaults)
 
     [chgnet]                               # see xrdtui.engine.relax.RelaxSettings
     fmax = 0.1
@@ -121,6 +120,11 @@ class ExperimentConfig:
         return tuple(m for m in self.methods if get_method(m).kind == MethodKind.DESCENT)
 
     @property
+    def paper_optimizer_layer(self) -> bool:
+        """Whether some method runs on the paper's optimiser defaults (its [optimizer] names no ``method``)."""
+        return any("method" not in table_for(self.tables, "optimizer", m, defaults=False) for m in self.methods)
+
+    @property
     def store_path(self) -> Path:
         return Path(self.store) if self.store else Path("store") / f"{self.name}.h5"
 
@@ -140,19 +144,27 @@ class ExperimentConfig:
                 ("strain", str(self.strain), "cell", str(self.cell)),
             )
             + tuple((name, sorted(self.tables[name].items())) for name in later)
+            + ((("optimizer defaults", "paper gd 1"),) if self.paper_optimizer_layer else ())
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def table_for(tables: dict[str, dict[str, Any]], name: str, method: str | None = None) -> dict[str, Any]:
+def table_for(tables: dict[str, dict[str, Any]], name: str, method: str | None = None,
+              defaults: bool = True) -> dict[str, Any]:
     """The keys of table ``name`` as ``method`` sees them: the table's own keys, overridden by its
-    per-method sub-table ``[name.method]`` when there is one (e.g. ``[optimizer.mse] lr_length = ...``)."""
+    per-method sub-table ``[name.method]`` when there is one (e.g. ``[optimizer.mse] lr_length = ...``);
+    with ``defaults``, an optimiser that names no update rule gets the paper's (``jobs/defaults.py``)."""
     from xrdtui.methods import METHODS
 
     raw = tables.get(name, {})
     base = {k: v for k, v in raw.items() if not (isinstance(v, dict) and k in METHODS)}
     override = raw.get(method) if method is not None else None
-    return {**base, **override} if isinstance(override, dict) else base
+    merged = {**base, **override} if isinstance(override, dict) else base
+    if defaults and name == "optimizer" and "method" not in merged:  # no update rule named: the paper's
+        from xrdtui.jobs.defaults import paper_optimizer
+
+        merged = {**paper_optimizer(method), **merged}
+    return merged
 
 
 def build_settings(tables: dict[str, dict[str, Any]], method: str | None = None) -> dict[str, Any]:
@@ -366,4 +378,13 @@ def _resolve_structure_names(names: tuple[str, ...], base_dir: Path | None) -> t
                 f"structures: '{name}' is neither a benchmark ({', '.join(BENCHMARK_NAMES)}) nor a structure file"
             )
         out.append(str(path.resolve()))
+    from xrdtui.jobs.tasks import structure_label
+
+    labels: dict[str, str] = {}
+    for name, source in zip(names, out):  # the label names tasks: two sources may not share one
+        label = structure_label(source).lower()
+        if label in labels:
+            raise ConfigError(f"structures: '{labels[label]}' and '{name}' would both be called "
+                              f"'{structure_label(source)}' in the store; list each structure once (rename a file)")
+        labels[label] = name
     return tuple(out)

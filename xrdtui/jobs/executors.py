@@ -22,10 +22,12 @@ Workers need xrdtui installed in the same environment as the sweep (same version
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Protocol
 
 from xrdtui.errors import ConfigError
@@ -63,7 +65,24 @@ def tune_allocator() -> bool:
 
 
 
-def _init_worker(threads: int = 1) -> None:
+_WORKER_QUEUE: Any = None  # a pool worker's live-progress queue, set by _init_worker
+
+
+def _init_worker(threads: int = 1, live_queue: Any = None, parent: int | None = None) -> None:
+    """Start-up of every pool worker: one thread, the allocator, Ctrl+C left to the sweep's process (no
+    worker traceback), and exit as soon as the sweep's process is gone (no orphans)."""
+    global _WORKER_QUEUE
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_QUEUE = live_queue
+    if parent is not None:
+        exit_with_parent(parent)
+    _configure_threads(threads)
+
+
+def _configure_threads(threads: int = 1) -> None:
+    """One BLAS / OpenMP / torch thread (any worker: pool, Dask), and the allocator tuned."""
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
     tune_allocator()
@@ -73,6 +92,51 @@ def _init_worker(threads: int = 1) -> None:
         torch.set_num_threads(threads)
     except Exception:  # torch missing in a worker is reported by the task itself
         pass
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process within about a second of ``parent`` dying: the kernel's parent-death signal on Linux,
+    and a watchdog thread everywhere (the signal alone misses a parent that died before it was set)."""
+    import signal
+    import threading
+    import time
+
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="xrdtui-parent-watchdog", daemon=True).start()
+
+
+def _worker_queue() -> Any:
+    return _WORKER_QUEUE
+
+
+class PoolQueue:
+    """The live-progress queue of a process pool: a ``multiprocessing.Queue`` handed to each worker at
+    start-up (no manager process to orphan). Sent to a worker as a task argument it unpickles to that
+    worker's own end of the queue."""
+
+    def __init__(self, q: Any):
+        self._q = q
+
+    def put(self, item: Any) -> None:
+        self._q.put(item)
+
+    def get_nowait(self) -> Any:
+        return self._q.get_nowait()
+
+    def __reduce__(self):
+        return (_worker_queue, ())
 
 
 class Executor(Protocol):
@@ -91,6 +155,14 @@ class Executor(Protocol):
         """A queue workers may put live progress messages on (None if unsupported)."""
         ...
 
+    def lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` from a future means the worker died (the task may be retried)."""
+        ...
+
+    def terminate(self) -> None:
+        """Stop now, abandoning running tasks (interrupts)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -103,7 +175,9 @@ def default_workers() -> int:
 
 
 class LocalExecutor:
-    """A process pool (spawn start method: no fork of a parent holding torch threads)."""
+    """A process pool (spawn start method: no fork of a parent holding torch threads). A worker that dies
+    (killed, out of memory) breaks the pool; :meth:`lost` recognises that and :meth:`submit` starts a
+    fresh pool, so the campaign can retry the tasks that were in flight."""
 
     def __init__(self, workers: int | None = None):
         import multiprocessing as mp
@@ -111,31 +185,49 @@ class LocalExecutor:
         self.workers = workers or default_workers()
         self.name = f"local process pool ({self.workers} workers)"
         single_threaded_env()  # inherited by the spawned workers
-        ctx = mp.get_context("spawn")
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(1,)
-        )
-        self._manager = None
-        self._queue = None
-        self._ctx = ctx
+        self._ctx = mp.get_context("spawn")
+        self._queue = self._ctx.Queue()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
+                                   initargs=(1, self._queue, os.getpid()))
 
     def submit(self, fn: Callable, *args: Any) -> Future:
-        return self._pool.submit(fn, *args)
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool:  # a worker died: the pool is unusable, start another
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(fn, *args)
+
+    def lost(self, exc: BaseException) -> bool:
+        """Whether a task failed because its worker process died (not because of the task)."""
+        return isinstance(exc, BrokenProcessPool)
 
     def wait_any(self, futures, timeout):
         done, pending = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
         return list(done), list(pending)
 
     def progress_queue(self):
-        if self._queue is None:
-            self._manager = self._ctx.Manager()
-            self._queue = self._manager.Queue()
-        return self._queue
+        return PoolQueue(self._queue)
+
+    def terminate(self) -> None:
+        """Stop the workers now (Ctrl+C, SIGTERM): running tasks are abandoned (they stay resumable)."""
+        processes = list(getattr(self._pool, "_processes", {}).values())  # stdlib internal, 3.8-3.13
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        for proc in processes:
+            with contextlib.suppress(Exception):
+                proc.join(timeout=5)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._manager is not None:
-            self._manager.shutdown()
+        with contextlib.suppress(Exception):
+            self._queue.close()
+            self._queue.cancel_join_thread()
 
 
 class DaskExecutor:
@@ -157,9 +249,9 @@ class DaskExecutor:
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(address, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise ConfigError(f"cannot reach Dask scheduler {address}: {exc}") from None
-        self._client.run(_init_worker, 1)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}") from None
+        self._client.run(_configure_threads, 1)
         self.workers = len(self._client.scheduler_info().get("workers", {})) or 1
         self.name = f"dask {self._client.scheduler.address} ({self.workers} workers)"
 
@@ -178,6 +270,14 @@ class DaskExecutor:
 
     def progress_queue(self):
         return None  # live loss curves stream only from the local pool
+
+    def lost(self, exc: BaseException) -> bool:
+        # the scheduler already re-ran the task elsewhere (allowed-failures) before giving up on it
+        return type(exc).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError")
+
+    def terminate(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.cancel(list(self._client.futures.values()), force=True)
 
     def close(self) -> None:
         self._client.close()
@@ -223,6 +323,12 @@ class InlineExecutor:
 
     def progress_queue(self):
         return None
+
+    def lost(self, exc: BaseException) -> bool:
+        return False  # the task ran in this process: nothing else can die under it
+
+    def terminate(self) -> None:
+        self.close()  # the daemon thread dies with the process
 
     def close(self) -> None:
         self._jobs.put(None)

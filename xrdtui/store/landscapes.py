@@ -6,8 +6,6 @@ never opened for writing: a crash or an exception at any point leaves it exactly
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shutil
 from datetime import datetime, timezone
@@ -18,21 +16,12 @@ import numpy as np
 
 from xrdtui.errors import StoreError
 from xrdtui.store import layout as L
+from xrdtui.store.lock import StoreLock, unique_temp
 from xrdtui.store.access import fsync_dir, fsync_path, open_checked, read_superblock, writer_liveness
 from xrdtui.store.records import LandscapeMinimum, LandscapePath, LandscapeRecord
 
-
-@contextlib.contextmanager
-def _exclusive(path: Path):
-    """Serialise appenders in one folder (two concurrent copy-renames would lose a landscape). The
-    lock is on the folder, so no lock file is left behind and HDF5's own file locks are not involved."""
-    fd = os.open(str(path.parent), os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+LOCK_WAIT_S = 30.0  # another append takes seconds: wait for it (a campaign writer is refused at once)
+APPENDING = "appending a landscape"
 
 
 def append_landscape(path: str | Path, record: LandscapeRecord, *, replace: bool = False) -> str:
@@ -48,15 +37,16 @@ def append_landscape(path: str | Path, record: LandscapeRecord, *, replace: bool
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create directory {path.parent}: {exc.strerror or exc}") from None
-    with _exclusive(path):
-        tmp = path.with_name(path.name + ".landscape.tmp")
-        tmp.unlink(missing_ok=True)
+    # The store's writer lock (the same one a campaign writer holds): a short wait lets two appenders
+    # take turns; a live campaign keeps it for hours and is refused.
+    with StoreLock(path, APPENDING).acquire(wait_s=LOCK_WAIT_S, wait_for=(APPENDING,)):
+        tmp = unique_temp(path, "landscape")
         try:
             if path.exists():
                 _copy_for_update(path, tmp, key, replace)
                 f = h5py.File(str(tmp), "r+")
             else:
-                f = h5py.File(str(tmp), "w", libver="latest")
+                f = h5py.File(str(tmp), "w", libver=L.LIBVER)
                 _init_landscape_store(f)
             with f:
                 if key in f.get(L.G_LANDSCAPES, {}):
@@ -89,7 +79,7 @@ def _copy_for_update(path: Path, tmp: Path, key: str, replace: bool) -> None:
     # rebuild the file object by object instead (raw chunks are copied, not recompressed).
     src = open_checked(path)
     try:
-        with h5py.File(str(tmp), "w", libver="latest") as dst:
+        with h5py.File(str(tmp), "w", libver=L.LIBVER) as dst:
             for k, v in src.attrs.items():
                 dst.attrs[k] = v
             for name in src:

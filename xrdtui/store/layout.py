@@ -44,6 +44,9 @@ from xrdtui.errors import ConfigError
 FORMAT = "xrdtui-store"
 SCHEMA = 2  # 2: task cell, strict recovery metric and continuous errors, per-structure cells
 READABLE_SCHEMAS = (1, 2)  # schema-1 stores read with cell "conventional" and no strict metric
+# HDF5 file-format bounds: 1.10 objects (the oldest that allow SWMR), so HDF5 1.10+ tools (Debian's h5ls,
+# HDFView, MATLAB, older h5py) read every store; "latest" under HDF5 2.0 writes headers they reject.
+LIBVER = ("v110", "v110")
 KIND_CAMPAIGN = "campaign"
 KIND_LANDSCAPES = "landscapes"
 

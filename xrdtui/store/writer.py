@@ -1,7 +1,10 @@
 """The single writer of a campaign store (HDF5 SWMR) and the atomic landscape appender.
 
-Crash safety: the skeleton is built in ``<name>.h5.tmp``, switched to SWMR mode and only then renamed
-over ``path`` (readers never see a half-built file, and none can hold a lock on it before the writer
+One writer at a time: :class:`~xrdtui.store.lock.StoreLock` (flock on ``<name>.h5.lock``) is taken before
+any file of the store is touched and held until the writer closes; a second writer is refused (exit 5).
+
+Crash safety: the skeleton is built in a uniquely named temporary beside the store, switched to SWMR mode
+and only then renamed over ``path`` (readers never see a half-built file, and none can hold a lock on it before the writer
 is in SWMR mode). Every result is written and flushed *before* its status flips to done (second
 flush), so after a ``kill -9`` every task marked done has all its arrays.
 """
@@ -23,6 +26,7 @@ from xrdtui.errors import ConfigError, StoreError
 from xrdtui.store import layout as L
 from xrdtui.store.access import check_root, fsync_dir, fsync_path, open_checked, writer_liveness
 from xrdtui.store.landscapes import append_landscape
+from xrdtui.store.lock import StoreLock, unique_temp
 from xrdtui.store.records import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES, StructureInfo, TaskInfo, TaskResult
 from xrdtui.store.skeleton import (
     build_skeleton,
@@ -43,14 +47,6 @@ def default_worker_name() -> str:
 
 def _now() -> float:
     return time.time()
-
-
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
-def _bak_path(path: Path) -> Path:
-    return path.with_name(path.name + ".bak")
 
 
 def _default_preview_axis() -> np.ndarray:
@@ -78,9 +74,10 @@ class StoreWriter:
     write also bumps it); readers call a campaign live while the heartbeat is < 5 s old.
     """
 
-    def __init__(self, path: Path, f: h5py.File, tasks: list[TaskInfo]):
-        # Use create() / resume(); this takes an open file already in SWMR mode.
+    def __init__(self, path: Path, f: h5py.File, tasks: list[TaskInfo], lock: StoreLock | None = None):
+        # Use create() / resume(); this takes an open file already in SWMR mode (and the store's lock).
         self._path = path
+        self._lock = lock
         self._f = f
         self._tasks = tasks
         self._row = {t.task_id: i for i, t in enumerate(tasks)}
@@ -113,19 +110,33 @@ class StoreWriter:
         ``preview_two_theta`` [P] is the 2θ axis (degrees) of the pattern previews (default 0.0..89.9
         in 0.1° steps). StoreError if ``path`` exists (unless ``overwrite`` and it is an xrdtui store).
         """
-        from xrdtui import __version__
-
         path = Path(path)
         tasks = list(tasks)
         validate_inputs(tasks, structures)
-        if path.exists():
-            if not overwrite:
-                raise StoreError(f"store {path} already exists (resume it, or choose another name)")
-            _check_replaceable(path)
+        if path.exists() and not overwrite:
+            raise StoreError(f"store {path} already exists (resume it, or choose another name)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create directory {path.parent}: {exc.strerror or exc}") from None
+        lock = StoreLock(path, "creating").acquire()
+        try:
+            return cls._create_locked(path, lock, name=name, tasks=tasks, structures=structures,
+                                      config_text=config_text, config_hash=config_hash, versions=versions, seed=seed,
+                                      preview_two_theta=preview_two_theta, overwrite=overwrite, conventions=conventions)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _create_locked(cls, path: Path, lock: StoreLock, *, name, tasks, structures, config_text, config_hash,
+                       versions, seed, preview_two_theta, overwrite, conventions) -> StoreWriter:
+        from xrdtui import __version__
+
+        if path.exists():
+            if not overwrite:
+                raise StoreError(f"store {path} already exists (resume it, or choose another name)")
+            _check_replaceable(path)
         axis = _default_preview_axis() if preview_two_theta is None else np.asarray(preview_two_theta, "f4")
         attrs = root_attrs(
             kind=L.KIND_CAMPAIGN,
@@ -138,11 +149,11 @@ class StoreWriter:
             seed=seed,
             conventions=conventions,
         )
-        tmp = _tmp_path(path)
+        tmp = unique_temp(path, "new")
         f = _new_file(tmp)
         try:
             build_skeleton(f, attrs, tasks, structures, axis, clock={L.C_STARTED: _now()})
-            return cls._publish(f, tmp, path, tasks, done0=0)
+            return cls._publish(f, tmp, path, tasks, done0=0, lock=lock)
         except BaseException:
             _discard(f, tmp)
             raise
@@ -156,10 +167,21 @@ class StoreWriter:
         config_hash: str | None = None,
     ) -> tuple[StoreWriter, set[str]]:
         """Reopen an interrupted store: copy its done tasks into a fresh file with the same skeleton,
-        fsync, atomically replace the old file (kept as ``<name>.h5.bak`` until success) and continue in
+        fsync, atomically replace the old file (kept under a backup name until success) and continue in
         SWMR mode. Returns ``(writer, done_task_ids)``; failed, running and pending tasks start over as
         pending. ``tasks`` / ``config_hash``, when given, must match the stored ones (ConfigError)."""
         path = Path(path)
+        if not path.exists():
+            open_checked(path)  # the one-line "no such store" error, before a lock file is made
+        lock = StoreLock(path, "resuming").acquire()
+        try:
+            return cls._resume_locked(path, lock, tasks, config_hash)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _resume_locked(cls, path: Path, lock: StoreLock, tasks, config_hash) -> tuple[StoreWriter, set[str]]:
         old = open_checked(path)
         try:
             attrs = check_root(old, path)
@@ -179,7 +201,7 @@ class StoreWriter:
                 raise ConfigError(f"task list differs from the one stored in {path}; cannot resume")
             status = old[L.progress_path(L.P_STATUS)][...]
             done = {t.task_id for t, s in zip(stored, status, strict=True) if s == DONE}
-            tmp = _tmp_path(path)
+            tmp = unique_temp(path, "resume")
             f = _new_file(tmp)
             try:
                 _copy_campaign(old, f, stored, status)
@@ -190,15 +212,19 @@ class StoreWriter:
             raise StoreError(f"cannot resume {path}: {str(exc).splitlines()[0]}") from None
         finally:
             old.close()
-        bak = _bak_path(path)
+        bak = None
         try:
-            # The old file stays reachable as .bak (hard link; copy where links fail) until success.
-            bak.unlink(missing_ok=True)
+            # The old file stays reachable under a backup name (hard link; copy where links fail) until success.
+            bak = unique_temp(path, "bak")
+            bak.unlink()
             try:
                 os.link(path, bak)
             except OSError:
                 shutil.copy2(path, bak)
-            writer = cls._publish(f, tmp, path, stored, done0=len(done))
+            writer = cls._publish(f, tmp, path, stored, done0=len(done), lock=lock)
+        except OSError as exc:
+            _discard(f, tmp)
+            raise StoreError(f"cannot resume {path}: {exc.strerror or exc}") from None
         except BaseException:
             _discard(f, tmp)
             raise
@@ -206,7 +232,8 @@ class StoreWriter:
         return writer, done
 
     @classmethod
-    def _publish(cls, f: h5py.File, tmp: Path, path: Path, tasks: list[TaskInfo], done0: int) -> StoreWriter:
+    def _publish(cls, f: h5py.File, tmp: Path, path: Path, tasks: list[TaskInfo], done0: int,
+                 lock: StoreLock | None = None) -> StoreWriter:
         """Switch the finished skeleton to SWMR, fsync, and rename it over ``path`` atomically."""
         now = _now()
         p = f[L.G_PROGRESS]
@@ -221,7 +248,7 @@ class StoreWriter:
         fsync_path(tmp)
         os.replace(tmp, path)
         fsync_dir(path)
-        return cls(path, f, tasks)
+        return cls(path, f, tasks, lock)
 
     # ---- queries --------------------------------------------------------------------------------
     @property
@@ -354,6 +381,7 @@ class StoreWriter:
         self._flush()
         self._f.close()
         self._closed = True
+        self._release()
 
     def close(self) -> None:
         """Close; a campaign not finished is recorded as closed-unfinished (resumable). Idempotent."""
@@ -365,7 +393,14 @@ class StoreWriter:
             self._p[L.C_HEARTBEAT][0] = _now()
             self._f.flush()
         finally:
-            self._f.close()
+            try:
+                self._f.close()
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -399,9 +434,9 @@ class StoreWriter:
 
 # ---- module helpers ------------------------------------------------------------------------------
 def _new_file(tmp: Path) -> h5py.File:
-    tmp.unlink(missing_ok=True)  # a leftover from a crash during creation
+    """An HDF5 file on ``tmp``, a temporary this process created (unique_temp)."""
     try:
-        return h5py.File(str(tmp), "w", libver="latest")
+        return h5py.File(str(tmp), "w", libver=L.LIBVER)
     except OSError as exc:
         raise StoreError(f"cannot create {tmp}: {str(exc).splitlines()[0]}") from None
 
