@@ -121,6 +121,24 @@ def test_lockstep_engine_reproduces_chgnet_structoptimizer(au2s):
         np.testing.assert_allclose(k.energy, s.energy, atol=1e-5)
 
 
+def test_edge_budget_splits_calls_without_changing_trajectories(au2s):
+    """max_edges bounds the graph edges per CHGNet call (memory); one structure per call (budget 1) gives the
+    trajectories of one call for all (to float32 rounding; bit for bit on the 24-site cell in
+    benchmarks/chgnet_memory.py)."""
+    from xrdtui.engine.relax import edge_chunks
+
+    assert edge_chunks([5, 5, 5, 20, 1], 10) == [(0, 2), (2, 3), (3, 4), (4, 5)]  # an oversize graph alone
+    assert edge_chunks([3, 3], 100) == [(0, 2)] and edge_chunks([], 10) == []
+    starts = [_strained(au2s, [0.04, -0.03, 0.02]), _strained(au2s, [-0.03, 0.0, 0.03]),
+              _strained(au2s, [0.02, 0.02, -0.04])]
+    whole = relax_structures(starts, RelaxSettings(steps=15, max_edges=10**9))
+    split = relax_structures(starts, RelaxSettings(steps=15, max_edges=1))
+    for w, p in zip(whole, split):
+        assert w.n_steps == p.n_steps and w.converged == p.converged
+        np.testing.assert_allclose(p.lattice, w.lattice, atol=1e-6)
+        np.testing.assert_allclose(p.energy, w.energy, atol=1e-6)
+
+
 def test_step_limit_is_honoured_by_both_engines(au2s):
     start = with_params(au2s, lattice_params(au2s) * [1.08, 0.93, 1.05, 1.04, 0.97, 1.02])
     for engine in ("sequential", "lockstep"):

@@ -14,7 +14,16 @@ from typing import Optional
 import typer
 
 from xrdtui.cli.main import app
-from xrdtui.cli.render import compare_table, console, fmt_duration, fmt_rate, fmt_strict, fmt_time, print_json
+from xrdtui.cli.render import (
+    compare_table,
+    console,
+    fmt_duration,
+    fmt_rate,
+    fmt_strict,
+    print_json,
+    progress_line,
+    running_lines,
+)
 from xrdtui.errors import StoreError
 from xrdtui.vocab import PARAM_NAMES
 
@@ -34,7 +43,8 @@ def _progress_dict(prog) -> dict:
     return {
         "total": prog.total, "done": prog.done, "failed": prog.failed, "running": prog.running,
         "pending": prog.pending, "live": prog.live, "finished": prog.finished,
-        "tasks_per_minute": prog.tasks_per_minute, "eta_s": prog.eta_s,
+        "tasks_per_minute": prog.tasks_per_minute, "eta_s": prog.eta_s, "eta_basis": prog.eta_basis,
+        "running_members_done": prog.running_members[0], "running_members": prog.running_members[1],
         "started": prog.started, "last_update": prog.last_update,
     }
 
@@ -104,20 +114,23 @@ def status(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the sweep stops."),
 ) -> None:
     """Progress of a live or finished sweep (reads only the progress table: instant on any size)."""
+    last = None
     with _open(store) as r:
         while True:
             r.refresh()
             prog = r.progress()
+            running = [t for t in r.tasks() if t.status == "running"]
             if as_json:
-                print_json({"path": str(store), "name": r.info.name, "state": str(prog.state), **_progress_dict(prog)})
+                print_json({"path": str(store), "name": r.info.name, "state": str(prog.state), **_progress_dict(prog),
+                            "running_tasks": [{"task_id": t.task_id, "members_done": t.members_done,
+                                               "members": t.members, "started_at": t.started_at} for t in running]})
             else:
-                pct = 100.0 * (prog.done + prog.failed) / prog.total if prog.total else 100.0
-                console.print(
-                    f"{r.info.name}: [bold]{prog.state}[/bold]  {prog.done}/{prog.total} done ({pct:.0f}%), "
-                    f"{prog.failed} failed, {prog.running} running, {prog.pending} pending; "
-                    f"{prog.tasks_per_minute:.1f} tasks/min, ETA {fmt_duration(prog.eta_s)}; "
-                    f"last update {fmt_time(prog.last_update)}"
-                )
+                change = (prog.done, prog.failed, prog.running, prog.running_members, str(prog.state))
+                if change != last:  # --follow prints only when something happened
+                    console.print(progress_line(r.info.name, prog))
+                    for line in running_lines(running, time.time()):
+                        console.print(line)
+                last = change
             if not follow or not prog.live:
                 break
             time.sleep(2.0)

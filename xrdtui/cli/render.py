@@ -95,3 +95,29 @@ def compare_table(comparison, title: str = "") -> Table:
         table.add_row(row["noise"], f"{row['level']:g}", *cells)
     table.caption = "each cell: paper match rate [95% Jeffreys interval], strict recovery rate below"
     return table
+
+
+def progress_line(name: str, prog, markup: bool = True) -> str:
+    """One line of campaign progress (``xrdtui status`` and the sweep's batch log): counts, members of the
+    running tasks, rate, ETA and what the ETA is based on."""
+    pct = 100.0 * (prog.done + prog.failed) / prog.total if prog.total else 100.0
+    done_m, all_m = prog.running_members
+    members = f" ({done_m}/{all_m} members)" if prog.running and all_m else ""
+    state = f"[bold]{prog.state}[/bold]" if markup else str(prog.state)
+    eta = fmt_duration(prog.eta_s)
+    rate = f"{prog.tasks_per_minute:.1f}" if prog.tasks_per_minute == prog.tasks_per_minute else "–"
+    basis = f" ({prog.eta_basis})" if eta != "–" and prog.eta_s > 0 else ""
+    return (f"{name}: {state}  {prog.done}/{prog.total} done ({pct:.0f}%), {prog.failed} failed, "
+            f"{prog.running} running{members}, {prog.pending} pending; {rate} tasks/min, "
+            f"ETA {eta}{basis}; last update {fmt_time(prog.last_update)}")
+
+
+def running_lines(rows, now: float) -> list[str]:
+    """One line per running task: its id, members finished / in all, and for how long it has run."""
+    out = []
+    for t in rows:
+        if t.status != "running":
+            continue
+        since = now - t.started_at if t.started_at == t.started_at else float("nan")
+        out.append(f"  running {t.task_id}: {t.members_done}/{t.members} members, for {fmt_duration(since)}")
+    return out

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from xrdtui.cli.main import app
-from xrdtui.cli.render import compare_table, console, err_console, match_table_view
+from xrdtui.cli.render import compare_table, console, err_console, match_table_view, progress_line
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "jobs" / "presets"
 
@@ -40,6 +41,10 @@ def run(
         None, "--only", help="Run only tasks whose id matches this glob, e.g. 'U2Ti/*' (others stay pending)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    log_every: float = typer.Option(
+        30.0, "--log-every", min=0.0,
+        help="When stderr is not a terminal (nohup, sbatch, a pipe): a progress line every this many seconds (0: none).",
+    ),
 ) -> None:
     """Run a sweep: distort, recover by XRD gradient descent (and CHGNet), match, store everything."""
     from xrdtui.errors import terminate_as_interrupt
@@ -61,13 +66,21 @@ def run(
         TimeRemainingColumn(),
         TextColumn("{task.fields[last]}", style="dim"),
         console=err_console,
-        disable=quiet,
+        disable=quiet or not err_console.is_terminal,
         transient=False,
     )
     bar = None
+    batch_log = not err_console.is_terminal and log_every > 0
+    last_log = [0.0]
 
     def on_event(event) -> None:
         nonlocal bar
+        if batch_log and event.progress is not None and (
+                event.kind == "done" or time.monotonic() - last_log[0] >= log_every):
+            last_log[0] = time.monotonic()
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            err_console.print(f"{stamp} {progress_line(cfg.name, event.progress, markup=False)}", markup=False,
+                              highlight=False, soft_wrap=True)
         if bar is None:
             bar = progress.add_task(cfg.name, total=event.total, completed=event.done, failed=event.failed, last="")
         if event.kind == "start" and event.message:

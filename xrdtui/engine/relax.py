@@ -63,7 +63,11 @@ class RelaxSettings:
     relax_cell: False relaxes positions only (no filter).
     min_distance: Å; a structure with two atoms (or an atom and its image) closer fails up front.
     engine: "lockstep" (batched model calls, default: faster, same results) or "sequential".
-    batch_size: most structures per CHGNet call in the lockstep engine.
+    batch_size: most structures relaxed together in the lockstep engine.
+    max_edges: most atom-graph edges (summed over structures) per CHGNet call: bounds memory, since CHGNet's
+        second-order backward holds ~0.12 MB per edge (a 24-site Na3MnCoNiO6 graph has ~2000 edges, 230 MB);
+        calls on CPU cost the same per structure at any batch size (benchmarks/chgnet_profile.py), so
+        splitting costs no time, and the numbers are those of one call (bit for bit, tests/test_relax.py).
     device: torch device for CHGNet ("cpu" by default; never chosen automatically).
     """
 
@@ -75,6 +79,7 @@ class RelaxSettings:
     min_distance: float = MIN_DISTANCE
     engine: str = "lockstep"
     batch_size: int = 64
+    max_edges: int = 6000
     device: str = "cpu"
 
     def check(self) -> None:
@@ -91,6 +96,8 @@ class RelaxSettings:
             raise ConfigError(f"unknown relax engine {self.engine!r}; choose from {', '.join(ENGINES)}")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ConfigError(f"relax batch_size must be a positive integer, got {self.batch_size!r}")
+        if not (isinstance(self.max_edges, int) and self.max_edges >= 1):
+            raise ConfigError(f"relax max_edges must be a positive integer, got {self.max_edges!r}")
         if not (np.isfinite(self.min_distance) and self.min_distance >= 0):
             raise ConfigError(f"min_distance must be a non-negative number of Å, got {self.min_distance!r}")
 
@@ -371,8 +378,9 @@ def _graph_of(model, atoms):
     return model.graph_converter(structure)
 
 
-def _predict_into(model, members: list[_Member]) -> None:
-    """One batched CHGNet call for every member's current geometry; errors isolate the member."""
+def _predict_into(model, members: list[_Member], max_edges: int = 6000) -> None:
+    """Batched CHGNet calls for every member's current geometry, in chunks of at most ``max_edges``
+    atom-graph edges (memory); errors isolate the member."""
     graphs, ok = [], []
     for m in members:
         try:
@@ -380,6 +388,25 @@ def _predict_into(model, members: list[_Member]) -> None:
             ok.append(m)
         except Exception as exc:
             m.error = f"CHGNet graph construction failed at step {m.opt.nsteps}: {exc}"
+    for lo, hi in edge_chunks([len(g.atom_graph) for g in graphs], max_edges):
+        _predict_chunk(model, ok[lo:hi], graphs[lo:hi])
+
+
+def edge_chunks(edges: list[int], max_edges: int) -> list[tuple[int, int]]:
+    """Consecutive [lo, hi) ranges whose summed edge counts stay within ``max_edges`` (a graph larger than
+    the budget gets a chunk of its own)."""
+    out, lo, total = [], 0, 0
+    for i, e in enumerate(edges):
+        if i > lo and total + e > max_edges:
+            out.append((lo, i))
+            lo, total = i, 0
+        total += e
+    if lo < len(edges):
+        out.append((lo, len(edges)))
+    return out
+
+
+def _predict_chunk(model, ok: list[_Member], graphs: list) -> None:
     if not ok:
         return
     try:
@@ -417,7 +444,7 @@ def _relax_lockstep(model, structures, settings: RelaxSettings) -> list[RelaxRes
 
     # irun: forces at the start, observe step 0, check convergence; then step, observe, check, ...
     active = live()
-    _predict_into(model, active)
+    _predict_into(model, active, settings.max_edges)
     while True:
         for m in live():
             try:
@@ -434,7 +461,7 @@ def _relax_lockstep(model, structures, settings: RelaxSettings) -> list[RelaxRes
         active = live()
         if not active:
             break
-        _predict_into(model, active)
+        _predict_into(model, active, settings.max_edges)
 
     for i, m in enumerate(members):
         if m is None:

@@ -297,8 +297,6 @@ def load_structure(path: str | Path) -> Structure:
 
 
 def _parse_json(text: str, path: Path) -> Structure:
-    from pymatgen.core import Structure
-
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

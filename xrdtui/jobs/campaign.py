@@ -40,12 +40,13 @@ HEARTBEAT_S = 1.0
 class RunEvent:
     """What the runner reports to its caller (the CLI draws a progress bar from these)."""
 
-    kind: str  # "start" | "task" | "done"
+    kind: str  # "start" | "task" | "tick" (every heartbeat) | "done"
     total: int
     done: int
     failed: int
     task_id: str = ""
     message: str = ""
+    progress: Any = None  # store.records.Progress on "tick" and "done" (running, members, ETA)
 
 
 def package_versions() -> dict[str, str]:
@@ -186,10 +187,12 @@ def run_campaign(
     counts = {"done": len(done_ids), "failed": 0}
     interrupted: KeyboardInterrupt | None = None
     try:
+        writer.set_plan({it.info.task_id: _cost(it) for it in items}, ex.workers)
         _run_loop(writer, ex, todo, total, counts, notify)
+        final = writer.progress()
         if counts["done"] + counts["failed"] == total:
             writer.finish()  # a partial (--only) run stays resumable, not finished
-        notify(RunEvent("done", total, counts["done"], counts["failed"]))
+        notify(RunEvent("done", total, counts["done"], counts["failed"], progress=final))
     except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM turned into Terminated by the CLI
         interrupted = exc
     finally:
@@ -264,6 +267,8 @@ def _run_loop(writer, ex: Executor, todo: list[WorkItem], total: int, counts: di
                 task_error.setdefault(task_id, reason[:200])
             parts_left[task_id] -= 1
             if parts_left[task_id]:
+                members = sum(stop - start for (start, stop), _ in parts_done[task_id])
+                writer.set_members_done(task_id, members)
                 continue
             if task_id in task_error:
                 writer.mark_failed(task_id, task_error[task_id])
@@ -278,6 +283,7 @@ def _run_loop(writer, ex: Executor, todo: list[WorkItem], total: int, counts: di
         if time.monotonic() - last_beat > HEARTBEAT_S:
             writer.heartbeat()
             last_beat = time.monotonic()
+            notify(RunEvent("tick", total, counts["done"], counts["failed"], progress=writer.progress()))
 
 
 def _selector(only) -> Callable[[Any], bool]:

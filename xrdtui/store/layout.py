@@ -11,10 +11,12 @@ One file per campaign (schema :data:`SCHEMA`), readable with plain h5py / ``h5ls
     /progress/<column>       [n_tasks]  mutable per-task state: status int8 (0 pending, 1 running, 2 done,
                                         3 failed), started_at, finished_at (Unix s), wall_s (s), loss_rows,
                                         k, n, rate, lo, hi (paper match rate, Jeffreys 95%), k_strict,
-                                        lo_strict, hi_strict (strict recovery rate), worker, reason
+                                        lo_strict, hi_strict (strict recovery rate), worker, reason,
+                                        cost (the ETA's weight), members_done
     /progress/<clock>        [1]        heartbeat, started, session_started, session_done0,
                                         finished_at_campaign (Unix s), writer_state (0 created,
-                                        1 writing, 2 finished, 3 closed unfinished), writer (host:pid)
+                                        1 writing, 2 finished, 3 closed unfinished), writer (host:pid),
+                                        workers (of the current session)
     /structures/<name>/                 ground truth: species, lattice [6], frac [N,3], pattern [M], two_theta [M]
                                         (conventional standard cell); attrs: spacegroup_symbol, spacegroup_number,
                                         family, source; cells/<cell>/ species, lattice, frac: the same crystal in the
@@ -119,12 +121,14 @@ P_LO_STRICT = "lo_strict"
 P_HI_STRICT = "hi_strict"
 P_WORKER = "worker"
 P_REASON = "reason"
+P_COST = "cost"
+P_MEMBERS_DONE = "members_done"
 # name -> (dtype, fill, units/description)
 PROGRESS_COLUMNS: dict[str, tuple[str, object, str]] = {
     P_STATUS: ("i1", 0, "0 pending, 1 running, 2 done, 3 failed"),
     P_STARTED_AT: ("f8", np.nan, "s since Unix epoch (task marked running)"),
     P_FINISHED_AT: ("f8", np.nan, "s since Unix epoch (result written or failure)"),
-    P_WALL_S: ("f8", np.nan, "s, task wall time measured by the worker"),
+    P_WALL_S: ("f8", np.nan, "s, task time measured by the worker (summed over the slices of a split task)"),
     P_LOSS_ROWS: ("i4", 0, "trajectory rows of loss written so far (streamed while running)"),
     P_K: ("i4", 0, "members matched (StructureMatcher ltol 0.1, stol 0.2, angle_tol 5)"),
     P_N: ("i4", 0, "members judged"),
@@ -136,6 +140,8 @@ PROGRESS_COLUMNS: dict[str, tuple[str, object, str]] = {
     P_HI_STRICT: ("f8", np.nan, "Jeffreys 95% interval upper bound of k_strict / n"),
     P_WORKER: ("S64", b"", "worker (host:pid) that ran the task"),
     P_REASON: ("S120", b"", "task-level failure reason (UTF-8)"),
+    P_COST: ("f8", np.nan, "expected relative cost (method weight x members x sites x steps): weights the ETA"),
+    P_MEMBERS_DONE: ("i4", 0, "members finished so far (a task split into member slices counts each slice)"),
 }
 # campaign clock, each a [1] dataset
 C_HEARTBEAT = "heartbeat"
@@ -145,6 +151,7 @@ C_SESSION_DONE0 = "session_done0"
 C_FINISHED_AT = "finished_at_campaign"
 C_WRITER_STATE = "writer_state"
 C_WRITER = "writer"
+C_WORKERS = "workers"
 CLOCK_COLUMNS: dict[str, tuple[str, object, str]] = {
     C_HEARTBEAT: ("f8", np.nan, "s since Unix epoch; bumped by the writer at least every few seconds"),
     C_STARTED: ("f8", np.nan, "s since Unix epoch; first writer session start"),
@@ -153,6 +160,7 @@ CLOCK_COLUMNS: dict[str, tuple[str, object, str]] = {
     C_FINISHED_AT: ("f8", np.nan, "s since Unix epoch; writer called finish()"),
     C_WRITER_STATE: ("i1", 0, "0 created, 1 writing, 2 finished, 3 closed unfinished"),
     C_WRITER: ("S64", b"", "host:pid of the current writer process"),
+    C_WORKERS: ("i4", 0, "worker processes of the current writer session"),
 }
 WS_CREATED, WS_WRITING, WS_FINISHED, WS_CLOSED = 0, 1, 2, 3
 LIVE_WINDOW_S = 5.0  # a reader calls the campaign live when the heartbeat is younger than this

@@ -24,7 +24,6 @@ from xrdtui.store.records import (
     DONE,
     FAILED,
     CellInfo,
-    PENDING,
     RUNNING,
     STATUS_NAMES,
     Failure,
@@ -107,6 +106,8 @@ class StoreReader:
         )
         self._infos: list[TaskInfo] = read_task_table(f) if L.G_TASKS in f else []
         self._row = {t.task_id: i for i, t in enumerate(self._infos)}
+        self._methods = np.array([t.method for t in self._infos])
+        self._n_members = np.array([t.n_members for t in self._infos], dtype=np.int64)
         self._progress = f[L.G_PROGRESS] if L.G_PROGRESS in f else None
         self._structures: dict[str, StructureInfo] | None = None
 
@@ -151,39 +152,13 @@ class StoreReader:
         if self._progress is None or n == 0:
             nan = float("nan")
             return Progress(0, 0, 0, 0, 0, nan, nan, False, True, nan, nan)
-        status = self._col(L.P_STATUS)
-        counts = {code: int(np.count_nonzero(status == code)) for code in STATUS_NAMES}
+        from xrdtui.store.progress import summarise
+
         clock = {c: self._col(c, 0) for c in L.CLOCK_COLUMNS if c in self._progress}
         now = time.time()
-        heartbeat = float(clock[L.C_HEARTBEAT])
-        state = int(clock[L.C_WRITER_STATE])
-        live = is_live(state, heartbeat, clock.get(L.C_WRITER, b""), now)[0]
-        finished = state == L.WS_FINISHED
-        ended = counts[DONE] + counts[FAILED]
-        session_done = ended - int(clock[L.C_SESSION_DONE0])
-        end = now if live else heartbeat
-        elapsed = end - float(clock[L.C_SESSION_STARTED])
-        rate = session_done / elapsed * 60.0 if elapsed > 0 and session_done > 0 else float("nan")
-        remaining = n - ended
-        if remaining == 0:
-            eta = 0.0
-        elif live and rate > 0:
-            eta = remaining / rate * 60.0
-        else:
-            eta = float("nan")
-        return Progress(
-            total=n,
-            done=counts[DONE],
-            failed=counts[FAILED],
-            running=counts[RUNNING],
-            pending=counts[PENDING],
-            started=float(clock[L.C_STARTED]),
-            last_update=heartbeat,
-            live=live,
-            finished=finished,
-            tasks_per_minute=rate,
-            eta_s=eta,
-        )
+        live = is_live(int(clock[L.C_WRITER_STATE]), float(clock[L.C_HEARTBEAT]), clock.get(L.C_WRITER, b""), now)[0]
+        columns = {c: self._col(c) for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE)}
+        return summarise(columns, clock, self._methods, self._n_members, now, live)
 
     @_guard
     def tasks(self) -> list[TaskRow]:
@@ -193,7 +168,7 @@ class StoreReader:
         c = {
             name: self._col(name)
             for name in (L.P_STATUS, L.P_N, L.P_K, L.P_RATE, L.P_LO, L.P_HI, L.P_WALL_S, L.P_FINISHED_AT,
-                         L.P_K_STRICT, L.P_LO_STRICT, L.P_HI_STRICT)
+                         L.P_K_STRICT, L.P_LO_STRICT, L.P_HI_STRICT, L.P_MEMBERS_DONE, L.P_STARTED_AT)
         }
         rows = []
         for i, t in enumerate(self._infos):
@@ -217,6 +192,9 @@ class StoreReader:
                     lo_s=float(c[L.P_LO_STRICT][i]),
                     hi_s=float(c[L.P_HI_STRICT][i]),
                     cell=t.cell,
+                    members=t.n_members,
+                    members_done=int(c[L.P_MEMBERS_DONE][i]),
+                    started_at=float(c[L.P_STARTED_AT][i]),
                 )
             )
         return rows

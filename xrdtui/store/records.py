@@ -286,6 +286,8 @@ class Progress:
     finished: bool
     tasks_per_minute: float
     eta_s: float
+    eta_basis: str = "tasks per minute"  # or "cost model" (xrdtui.store.eta) when the store has task costs
+    running_members: tuple[int, int] = (0, 0)  # members finished / in all, over the running tasks
 
     @property
     def state(self) -> CampaignState:
@@ -325,6 +327,9 @@ class TaskRow:
     lo_s: float = float("nan")
     hi_s: float = float("nan")
     cell: str = "conventional"
+    members: int = 0          # distortions the task judges
+    members_done: int = 0     # of them finished so far (slices of a split task report as they end)
+    started_at: float = float("nan")  # Unix s, when the task was marked running
 
     @property
     def rate_s(self) -> float:

@@ -270,6 +270,29 @@ class StoreWriter:
         return STATUS_NAMES[int(self._status[self._index(task_id)])]
 
     # ---- writes ---------------------------------------------------------------------------------
+    def progress(self):
+        """The campaign's Progress as a reader would see it (the sweep's own batch log uses it)."""
+        from xrdtui.store.progress import summarise
+
+        columns = {c: self._p[c][...] for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE)}
+        clock = {c: self._p[c][0] for c in L.CLOCK_COLUMNS}
+        return summarise(columns, clock, np.array([t.method for t in self._tasks]),
+                         np.array([t.n_members for t in self._tasks]), _now(), live=not self._closed)
+
+    def set_plan(self, costs: Mapping[str, float], workers: int) -> None:
+        """The expected relative cost of each task (the ETA's weights) and this session's worker count."""
+        column = self._p[L.P_COST][...]
+        for task_id, cost in costs.items():
+            column[self._index(task_id)] = float(cost)
+        self._p[L.P_COST][...] = column
+        self._p[L.C_WORKERS][0] = int(workers)
+        self._flush()
+
+    def set_members_done(self, task_id: str, members: int) -> None:
+        """Members of a running task finished so far (its member slices that came back)."""
+        self._set(self._index(task_id), L.P_MEMBERS_DONE, int(members))
+        self._flush()
+
     def mark_running(self, task_id: str) -> None:
         i = self._index(task_id)
         self._set(i, L.P_STARTED_AT, _now())
@@ -326,6 +349,7 @@ class StoreWriter:
             (L.P_LO_STRICT, result.lo_s),
             (L.P_HI_STRICT, result.hi_s),
             (L.P_LOSS_ROWS, n_rows),
+            (L.P_MEMBERS_DONE, t.n_members),
             (L.P_REASON, b""),  # a retried task that failed before
             (L.P_FINISHED_AT, _now()),
         ):
@@ -465,6 +489,8 @@ def _copy_campaign(old: h5py.File, new: h5py.File, tasks: list[TaskInfo], status
     write_progress(new, len(tasks), clock)
     done = status == DONE
     for col in L.PROGRESS_COLUMNS:
+        if L.progress_path(col) not in old:  # a column newer than the old store: its fill value
+            continue
         src = old[L.progress_path(col)][...]
         dst = new[L.progress_path(col)]
         fresh = dst[...]

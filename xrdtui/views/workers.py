@@ -251,6 +251,7 @@ class RunningTask:
     rows: int
     max_rows: int
     n_members: int
+    members_done: int = 0  # members finished (a task split into member slices reports slice by slice)
 
 
 @dataclass
@@ -301,7 +302,8 @@ def load_monitor(pool: StorePool, path: Path, focus_id: str | None, cache: Monit
         if not info.is_campaign:
             raise StoreError(f"{path.name} holds landscapes only, nothing to monitor")
         progress = r.progress()
-        counts = (progress.total, progress.done, progress.failed, progress.running, progress.pending)
+        counts = (progress.total, progress.done, progress.failed, progress.running, progress.pending,
+                  progress.running_members)
         if counts != cache.counts:
             cache.rows, cache.counts = r.tasks(), counts
             cache.version += 1
@@ -319,9 +321,11 @@ def load_monitor(pool: StorePool, path: Path, focus_id: str | None, cache: Monit
                 rec = r.task(t.task_id)
                 loss = rec.partial_loss
                 streamed = 0 if loss is None else int(np.asarray(loss).shape[0])
-                known = RunningTask(t.task_id, streamed, rec.info.n_rows, rec.info.n_members)
+                known = RunningTask(t.task_id, streamed, rec.info.n_rows, rec.info.n_members, t.members_done)
                 if t.task_id == focus_id:
                     focus = rec
+            elif known.members_done != t.members_done:
+                known = RunningTask(known.task_id, known.rows, known.max_rows, known.n_members, t.members_done)
             running.append(known)
         cache.running = {t.task_id: t for t in running}
         finished = [t for t in rows if t.status == "done" and np.isfinite(t.finished_at)]

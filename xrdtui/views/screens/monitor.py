@@ -56,12 +56,16 @@ def summary_text(data: MonitorData, now: float) -> Text:
     t.append(f" · {p.running} running", style="yellow" if p.running else "dim")
     t.append(f" · {p.pending} pending")
     if p.live:
-        t.append(f"\n{p.tasks_per_minute:.1f} tasks/min · ETA {fmt_duration(p.eta_s)}" if p.tasks_per_minute == p.tasks_per_minute else "\nrate: measuring …")
+        t.append(f"\n{p.tasks_per_minute:.1f} tasks/min · ETA {fmt_duration(p.eta_s)} ({p.eta_basis})"
+                 if p.tasks_per_minute == p.tasks_per_minute else "\nrate: measuring …")
     elif p.finished:
         t.append(f"\nfinished {fmt_time(p.last_update)}")
     else:
         t.append(f"\nlast update {fmt_time(p.last_update)}")
     return t
+
+
+RUNNING_COLUMNS = ("task", "step", "members", "progress", "ETA")
 
 
 class TaskClock:
@@ -112,7 +116,7 @@ class MonitorScreen(StoreScreen):
 
     def setup(self) -> None:
         running = self.query_one("#running", DataTable)
-        for name, width in (("task", 40), ("step", 9), ("progress", BAR), ("ETA", 7)):
+        for name, width in (("task", 40), ("step", 9), ("members", 7), ("progress", BAR), ("ETA", 7)):
             running.add_column(name, key=name, width=width)
         fails = self.query_one("#failure-table", DataTable)
         for name, width in (("task", 34), ("member", 6), ("reason", 60)):
@@ -198,11 +202,11 @@ class MonitorScreen(StoreScreen):
                 table.move_cursor(row=ids.index(self._focus))
         else:
             for t in data.running:
-                for col, value in zip(("task", "step", "progress", "ETA"), self._running_cells(t, now)):
+                for col, value in zip(RUNNING_COLUMNS, self._running_cells(t, now)):
                     if self._cells.get((t.task_id, col)) != value:  # unchanged cells cost no repaint
                         table.update_cell(t.task_id, col, value)
         self._cells = {(t.task_id, col): v for t in data.running
-                       for col, v in zip(("task", "step", "progress", "ETA"), self._running_cells(t, now))}
+                       for col, v in zip(RUNNING_COLUMNS, self._running_cells(t, now))}
         if not ids:
             table.display = False
         else:
@@ -211,7 +215,10 @@ class MonitorScreen(StoreScreen):
     def _running_cells(self, t: RunningTask, now: float) -> tuple:
         done = max(t.rows - 1, 0)
         total = max(t.max_rows - 1, 1)
-        return (t.task_id, f"{done}/{total}", bar(done / total), fmt_duration(self._clock.eta(t, now)))
+        members = f"{t.members_done}/{t.n_members}"
+        if t.rows == 0:  # nothing streamed (a relaxation in member slices): progress by members
+            return (t.task_id, "–", members, bar(t.members_done / max(t.n_members, 1)), "–")
+        return (t.task_id, f"{done}/{total}", members, bar(done / total), fmt_duration(self._clock.eta(t, now)))
 
     def _show_curves(self, data: MonitorData) -> None:
         curves = []

@@ -1,0 +1,82 @@
+"""Time left in a campaign from a cost model, not from tasks per minute (tasks differ in cost ~100-fold).
+
+Each task carries an expected relative cost c_i (method weight x members x sites x steps, written by the
+campaign). Finished tasks say how many worker seconds a unit of cost takes, per method:
+
+    s_m = sum(wall_i) / sum(c_i)          over finished tasks of method m (wall = worker seconds)
+
+and for a method with none finished yet, the pooled s = sum(wall) / sum(c) over all finished tasks. The work
+left is  W = sum_i c_i * s_{m(i)} * (1 - members_done_i / n_i)  over unfinished tasks, and
+
+    ETA = W / workers          (seconds; NaN until a task has finished or when no worker is known)
+
+Pure numpy, no HDF5: the reader (``xrdtui status``, the TUI) and the running sweep (its batch log) use the
+same :func:`summarise`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from xrdtui.store import layout as L
+from xrdtui.store.records import DONE, FAILED, PENDING, RUNNING, Progress
+
+
+def cost_eta(status: np.ndarray, cost: np.ndarray, wall_s: np.ndarray, method: np.ndarray,
+             members_done: np.ndarray, n_members: np.ndarray, workers: int, done_code: int = 2,
+             failed_code: int = 3) -> float:
+    """Seconds left (see the module docstring); NaN without a finished task, finite costs or workers."""
+    status = np.asarray(status)
+    cost = np.asarray(cost, dtype=np.float64)
+    wall = np.asarray(wall_s, dtype=np.float64)
+    method = np.asarray(method)
+    ended = (status == done_code) | (status == failed_code)
+    if ended.all():
+        return 0.0
+    learned = (status == done_code) & np.isfinite(cost) & (cost > 0) & np.isfinite(wall)
+    if workers < 1 or not learned.any() or not np.isfinite(cost[~ended]).all():
+        return float("nan")
+    pooled = wall[learned].sum() / cost[learned].sum()
+    per_method = {m: wall[learned & (method == m)].sum() / cost[learned & (method == m)].sum()
+                  for m in np.unique(method[learned])}
+    left = ~ended
+    share = 1.0 - np.clip(np.asarray(members_done, dtype=np.float64) / np.maximum(np.asarray(n_members), 1), 0, 1)
+    rate = np.array([per_method.get(m, pooled) for m in method[left]], dtype=np.float64)
+    return float(np.sum(cost[left] * rate * share[left]) / workers)
+
+
+def summarise(columns: Mapping[str, np.ndarray], clock: Mapping[str, object], methods: np.ndarray,
+              n_members: np.ndarray, now: float, live: bool) -> Progress:
+    """Progress from the /progress columns (status, wall_s, cost, members_done) and clock of a store."""
+    status = np.asarray(columns[L.P_STATUS])
+    counts = {code: int(np.count_nonzero(status == code)) for code in (PENDING, RUNNING, DONE, FAILED)}
+    heartbeat = float(clock[L.C_HEARTBEAT])
+    ended = counts[DONE] + counts[FAILED]
+    session_done = ended - int(clock[L.C_SESSION_DONE0])
+    end = now if live else heartbeat
+    elapsed = end - float(clock[L.C_SESSION_STARTED])
+    rate = session_done / elapsed * 60.0 if elapsed > 0 and session_done > 0 else float("nan")
+    remaining = len(status) - ended
+    members_done = np.asarray(columns[L.P_MEMBERS_DONE])
+    running = status == RUNNING
+    basis = "tasks per minute"
+    if remaining == 0:
+        eta = 0.0
+    elif not live:
+        eta = float("nan")
+    else:
+        eta = remaining / rate * 60.0 if rate > 0 else float("nan")
+        cost = np.asarray(columns[L.P_COST], dtype=np.float64)
+        if np.isfinite(cost).all():
+            by_cost = cost_eta(status, cost, columns[L.P_WALL_S], methods, np.where(status == DONE, 0, members_done),
+                               n_members, int(clock.get(L.C_WORKERS, 0)), DONE, FAILED)
+            if np.isfinite(by_cost):
+                eta, basis = by_cost, "cost model"
+    return Progress(
+        total=len(status), done=counts[DONE], failed=counts[FAILED], running=counts[RUNNING],
+        pending=counts[PENDING], started=float(clock[L.C_STARTED]), last_update=heartbeat, live=live,
+        finished=int(clock[L.C_WRITER_STATE]) == L.WS_FINISHED, tasks_per_minute=rate, eta_s=eta,
+        eta_basis=basis, running_members=(int(members_done[running].sum()), int(np.asarray(n_members)[running].sum())),
+    )
