@@ -111,3 +111,21 @@ def test_two_simultaneous_runs_never_lose_the_store(tmp_path, resume):
 def test_twenty_races_of_two_writers(tmp_path):
     for trial in range(20):
         _race(tmp_path, trial, resume=bool(trial % 2))
+
+
+def test_a_store_gets_the_mode_of_a_plain_new_file_and_keeps_it_on_resume(tmp_path):
+    import os
+    import stat
+
+    from xrdtui.store.synthetic import run_fake
+
+    path = tmp_path / "mode.h5"
+    old = os.umask(0o027)
+    try:
+        run_fake(path, n_tasks=2)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    path.chmod(0o644)
+    run_fake(path, n_tasks=2, resume=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

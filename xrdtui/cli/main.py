@@ -39,12 +39,33 @@ xrdtui: no terminal attached, so the TUI was not started. Headless commands:
   xrdtui landscape STRUCTURE --params a,c -o STORE                  loss landscape slice
   xrdtui figure KIND STORE -o FILE.png                              publication figures
   xrdtui report STORE -o DIR [--landscapes L.h5]                    reproduction report: the paper's claims vs ours
+  xrdtui verify STORE                                               check every checksum; name damaged tasks
   xrdtui open STORE | xrdtui watch STORE                            the TUI (needs a terminal)
 Run 'xrdtui --help' for all options."""
 
 
+def default_store_location() -> Path:
+    """Where commands without a STORE argument look: ./store, or the current folder when it has no
+    ./store but holds stores itself (run from inside a folder of stores)."""
+    if not DEFAULT_STORE_DIR.exists() and any(p.is_file() for p in Path(".").glob("*.h5")):
+        return Path(".")
+    return DEFAULT_STORE_DIR
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from xrdtui import __version__
+
+        typer.echo(f"xrdtui {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+) -> None:
     """With no command, open the TUI on ./store (or print a hint when there is no terminal)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -53,11 +74,11 @@ def _root(ctx: typer.Context) -> None:
         raise typer.Exit(0)
     from xrdtui.views.launch import launch_app
 
-    launch_app(DEFAULT_STORE_DIR)
+    launch_app(default_store_location())
 
 
 COMMAND_MODULES = ("run_cmds", "inspect_cmds", "methods_cmds", "tui_cmds", "landscape_cmds", "figure_cmds",
-                   "report_cmds")
+                   "report_cmds", "verify_cmds")
 
 
 def _register_commands() -> None:

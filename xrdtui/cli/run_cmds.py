@@ -81,6 +81,9 @@ def run(
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             err_console.print(f"{stamp} {progress_line(cfg.name, event.progress, markup=False)}", markup=False,
                               highlight=False, soft_wrap=True)
+        if event.kind == "warning":
+            err_console.print(f"[yellow]warning:[/yellow] {event.message}", highlight=False)
+            return
         if bar is None:
             bar = progress.add_task(cfg.name, total=event.total, completed=event.done, failed=event.failed, last="")
         if event.kind == "start" and event.message:

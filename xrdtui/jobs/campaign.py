@@ -40,7 +40,7 @@ HEARTBEAT_S = 1.0
 class RunEvent:
     """What the runner reports to its caller (the CLI draws a progress bar from these)."""
 
-    kind: str  # "start" | "task" | "tick" (every heartbeat) | "done"
+    kind: str  # "start" | "warning" | "task" | "tick" (every heartbeat) | "done"
     total: int
     done: int
     failed: int
@@ -158,6 +158,10 @@ def run_campaign(
         infos = [item.info for item in items]
         if resume:
             writer, done_ids = StoreWriter.resume(path, tasks=infos, config_hash=config.content_hash)
+            if writer.damaged:
+                notify(RunEvent("warning", len(items), len(done_ids), 0, message=(
+                    f"{len(writer.damaged)} finished task(s) were damaged on disk and run again: "
+                    + ", ".join(writer.damaged[:3]) + (" ..." if len(writer.damaged) > 3 else ""))))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             preview_axis = np.asarray(structures[0].two_theta[::PREVIEW_STRIDE]) if structures else None

@@ -126,28 +126,28 @@ def write_landscape(f: h5py.File, key: str, r: LandscapeRecord) -> None:
     g.attrs[L.LA_P2] = r.p2
     for k, v in r.attrs.items():
         g.attrs[L.LA_SETTINGS_PREFIX + str(k)] = str(v) if isinstance(v, str) else v
-    d = g.create_dataset(L.L_AXIS1, data=np.asarray(r.axis1, dtype="f8"))
+    d = g.create_dataset(L.L_AXIS1, data=np.asarray(r.axis1, dtype="f8"), **L.CHECKSUM)
     d.attrs[L.A_UNIT] = r.unit1
-    d = g.create_dataset(L.L_AXIS2, data=np.asarray(r.axis2, dtype="f8"))
+    d = g.create_dataset(L.L_AXIS2, data=np.asarray(r.axis2, dtype="f8"), **L.CHECKSUM)
     d.attrs[L.A_UNIT] = r.unit2
     d = g.create_dataset(L.L_GRID, data=np.asarray(r.grid, dtype="f4"), **L.COMPRESSION)
     d.attrs[L.A_DOC] = f"objective {r.objective}; grid[i, j] at {L.L_AXIS1}[i], {L.L_AXIS2}[j]"
-    d = g.create_dataset(L.L_TRUTH, data=np.asarray(r.truth, dtype="f8"))
+    d = g.create_dataset(L.L_TRUTH, data=np.asarray(r.truth, dtype="f8"), **L.CHECKSUM)
     d.attrs[L.A_UNIT] = L.UNITS_DOC["lattice"]
     table = np.array([(m.rank, m.i, m.j, m.p1, m.p2, m.value, m.depth) for m in r.minima], dtype=L.MINIMA_DTYPE)
-    d = g.create_dataset(L.L_MINIMA, data=table)
+    d = g.create_dataset(L.L_MINIMA, data=table, **L.CHECKSUM)
     d.attrs[L.A_DOC] = "ranked local minima: grid indices i, j; p1, p2 in axis units; objective value; depth"
     d = g.create_dataset(L.L_MINIMA_PATTERNS, data=np.asarray(r.minima_patterns, dtype="f4"), **L.COMPRESSION)
     d.attrs[L.A_DOC] = "pattern at each minimum (max 1), rows in minima order"
-    d = g.create_dataset(L.L_TWO_THETA, data=np.asarray(r.two_theta, dtype="f4"))
+    d = g.create_dataset(L.L_TWO_THETA, data=np.asarray(r.two_theta, dtype="f4"), **L.CHECKSUM)
     d.attrs[L.A_UNIT] = L.UNITS_DOC["two_theta"]
     pg = g.create_group(L.L_PATHS)
     for n, p in enumerate(r.paths):
         sg = pg.create_group(f"{n:03d}")
         sg.attrs[L.LA_MODE] = str(p.mode)  # plain str: h5py cannot store a str subclass (an enum member)
         sg.attrs[L.LA_FINAL_LOSS] = float(p.final_loss)
-        sg.create_dataset(L.L_POINTS, data=np.asarray(p.points, dtype="f8"))
-        sg.create_dataset(L.L_START, data=np.asarray(p.start, dtype="f8"))
+        sg.create_dataset(L.L_POINTS, data=np.asarray(p.points, dtype="f8"), **L.CHECKSUM)
+        sg.create_dataset(L.L_START, data=np.asarray(p.start, dtype="f8"), **L.CHECKSUM)
 
 
 def list_landscapes(f: h5py.File) -> list[str]:

@@ -31,6 +31,7 @@ One file per campaign (schema :data:`SCHEMA`), readable with plain h5py / ``h5ls
     /landscapes/<structure>/<objective>/<p1>-<p2>/        see LANDSCAPE_* names below
 
 Mutable state lives only in datasets (SWMR forbids creating objects or attributes after the switch).
+Every dataset is chunked with the Fletcher-32 checksum filter (:data:`CHECKSUM`), so corruption is detected.
 Trajectory rows past a member's n_steps hold the fill value NaN. Strings are fixed-length UTF-8 bytes.
 """
 
@@ -219,7 +220,10 @@ TRAJ_UNITS = {
     R_LATTICE: "a,b,c (angstrom), alpha,beta,gamma (degrees) per step; NaN past n_steps",
     R_FRAC: "fractional coordinates per step; NaN past n_steps",
 }
-COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}  # gzip: h5ls/h5dump read it
+# Every dataset carries HDF5's Fletcher-32 checksum filter (it needs chunked storage, so small datasets are
+# chunked too): a flipped byte on disk is an error on read, never a silently wrong number (`xrdtui verify`).
+CHECKSUM = {"fletcher32": True}
+COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True, **CHECKSUM}  # gzip: h5ls reads it
 TRAJ_CHUNK_BYTES = 256 * 1024
 
 # --- /landscapes/<structure>/<objective>/<p1>-<p2>/ ----------------------------------------------

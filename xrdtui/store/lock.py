@@ -100,5 +100,20 @@ def unique_temp(path: Path, tag: str) -> Path:
     """A new, empty file beside ``path`` whose name no other process can have chosen
     (``.store.h5.<tag>.<random>.tmp``); the caller owns it and removes it."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.{tag}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
+    try:
+        # mkstemp makes it 0600; the published store gets the mode a plain new file would (or the old one's)
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(name)
+
+
+def _umask() -> int:
+    # read, not set-and-restore: os.umask is process-wide and other threads may be creating files
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022

@@ -16,6 +16,7 @@ import numpy as np
 
 from xrdtui.errors import ConfigError, StoreError
 from xrdtui.store import layout as L
+from xrdtui.store.integrity import is_corruption
 from xrdtui.store.access import is_live, json_attr, open_checked, versions_of
 from xrdtui.store.landscapes import list_landscapes, read_landscape
 from xrdtui.store.skeleton import read_task_table
@@ -127,7 +128,15 @@ class StoreReader:
     def _read(self, ds: h5py.Dataset, sel=Ellipsis) -> np.ndarray:
         if self._f.swmr_mode:
             ds.refresh()
-        return ds[sel]
+        try:
+            return ds[sel]
+        except OSError as exc:
+            if is_corruption(exc):
+                raise StoreError(
+                    f"{self._path}: {ds.name} is damaged (checksum/decompression failure); 'xrdtui verify "
+                    f"{self._path}' lists the damage and 'xrdtui run CONFIG --store {self._path} --resume' "
+                    "re-runs damaged tasks") from None
+            raise
 
     def _col(self, name: str, sel=Ellipsis) -> np.ndarray:
         if name not in self._progress:  # a column newer than the store's schema: its fill value

@@ -64,9 +64,10 @@ def write_task_table(f: h5py.File, tasks: Sequence[TaskInfo]) -> None:
     for col in L.TASK_COLUMNS:
         values = [getattr(t, col) for t in tasks]
         if col in L.TASK_STR_COLUMNS:
-            g.create_dataset(col, data=_bytes_column(values))
+            g.create_dataset(col, data=_bytes_column(values), **L.CHECKSUM)
         else:
-            g.create_dataset(col, data=np.asarray(values, dtype=L.TASK_NUM_DTYPES[col]).reshape(len(tasks)))
+            g.create_dataset(col, data=np.asarray(values, dtype=L.TASK_NUM_DTYPES[col]).reshape(len(tasks)),
+                             **L.CHECKSUM)
     g.attrs[L.A_DOC] = "static task table; row i describes task i (task_id = path below /runs)"
 
 
@@ -97,11 +98,12 @@ def read_task_table(f: h5py.File) -> list[TaskInfo]:
 def write_progress(f: h5py.File, n_tasks: int, clock: Mapping[str, object] | None = None) -> None:
     g = f.create_group(L.G_PROGRESS)
     for col, (dtype, fill, doc) in L.PROGRESS_COLUMNS.items():
-        ds = g.create_dataset(col, shape=(n_tasks,), dtype=dtype, chunks=(max(n_tasks, 1),), fillvalue=fill)
+        ds = g.create_dataset(col, shape=(n_tasks,), dtype=dtype, chunks=(max(n_tasks, 1),), fillvalue=fill,
+                               **L.CHECKSUM)
         ds.attrs[L.A_DOC] = doc
     for col, (dtype, fill, doc) in L.CLOCK_COLUMNS.items():
         value = (clock or {}).get(col, fill)
-        ds = g.create_dataset(col, data=np.array([value], dtype=dtype), chunks=(1,), maxshape=(1,))
+        ds = g.create_dataset(col, data=np.array([value], dtype=dtype), chunks=(1,), maxshape=(1,), **L.CHECKSUM)
         ds.attrs[L.A_DOC] = doc
 
 
@@ -110,10 +112,10 @@ def write_structures(f: h5py.File, structures: Sequence[StructureInfo]) -> None:
     for s in structures:
         L.check_name("structure", s.name)
         sg = g.create_group(s.name)
-        sg.create_dataset(L.S_SPECIES, data=_bytes_column(list(s.species)))
-        d = sg.create_dataset(L.S_LATTICE, data=np.asarray(s.lattice, dtype="f8").reshape(6))
+        sg.create_dataset(L.S_SPECIES, data=_bytes_column(list(s.species)), **L.CHECKSUM)
+        d = sg.create_dataset(L.S_LATTICE, data=np.asarray(s.lattice, dtype="f8").reshape(6), **L.CHECKSUM)
         d.attrs[L.A_UNIT] = L.UNITS_DOC["lattice"]
-        d = sg.create_dataset(L.S_FRAC, data=np.asarray(s.frac, dtype="f8").reshape(-1, 3))
+        d = sg.create_dataset(L.S_FRAC, data=np.asarray(s.frac, dtype="f8").reshape(-1, 3), **L.CHECKSUM)
         d.attrs[L.A_UNIT] = L.UNITS_DOC["frac"]
         d = sg.create_dataset(L.S_PATTERN, data=np.asarray(s.pattern, dtype="f4"), **L.COMPRESSION)
         d.attrs[L.A_UNIT] = "intensity normalised to max 1"
@@ -125,16 +127,16 @@ def write_structures(f: h5py.File, structures: Sequence[StructureInfo]) -> None:
         sg.attrs[L.SA_SOURCE] = str(s.source)
         for cell, info in s.cells.items():
             cg = sg.create_group(f"{L.S_CELLS}/{L.check_name('cell', cell)}")
-            cg.create_dataset(L.S_SPECIES, data=_bytes_column(list(info.species)))
-            d = cg.create_dataset(L.S_LATTICE, data=np.asarray(info.lattice, dtype="f8").reshape(6))
+            cg.create_dataset(L.S_SPECIES, data=_bytes_column(list(info.species)), **L.CHECKSUM)
+            d = cg.create_dataset(L.S_LATTICE, data=np.asarray(info.lattice, dtype="f8").reshape(6), **L.CHECKSUM)
             d.attrs[L.A_UNIT] = L.UNITS_DOC["lattice"]
-            d = cg.create_dataset(L.S_FRAC, data=np.asarray(info.frac, dtype="f8").reshape(-1, 3))
+            d = cg.create_dataset(L.S_FRAC, data=np.asarray(info.frac, dtype="f8").reshape(-1, 3), **L.CHECKSUM)
             d.attrs[L.A_UNIT] = L.UNITS_DOC["frac"]
 
 
 def write_axes(f: h5py.File, preview_two_theta: np.ndarray) -> None:
     g = f.create_group(L.G_AXES)
-    d = g.create_dataset(L.AX_PREVIEW, data=np.asarray(preview_two_theta, dtype="f4"))
+    d = g.create_dataset(L.AX_PREVIEW, data=np.asarray(preview_two_theta, dtype="f4"), **L.CHECKSUM)
     d.attrs[L.A_UNIT] = L.UNITS_DOC["two_theta"]
 
 
@@ -166,7 +168,7 @@ def create_task_group(f: h5py.File, t: TaskInfo, row: int, n_preview: int) -> h5
         ds.attrs[L.A_UNIT] = L.TRAJ_UNITS[name]
     for name, (dtype, kind, fill, doc) in L.MEMBER_DATASETS.items():
         shape = member_shape(kind, t, n_preview)
-        extra = L.COMPRESSION if kind in ("N3", "P") else {}
+        extra = L.COMPRESSION if kind in ("N3", "P") else L.CHECKSUM
         ds = g.create_dataset(name, shape=shape, dtype=dtype, chunks=shape, fillvalue=fill, **extra)
         ds.attrs[L.A_UNIT] = doc
     return g

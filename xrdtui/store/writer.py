@@ -25,6 +25,7 @@ import numpy as np
 from xrdtui.errors import ConfigError, StoreError
 from xrdtui.store import layout as L
 from xrdtui.store.access import check_root, fsync_dir, fsync_path, open_checked, writer_liveness
+from xrdtui.store.integrity import is_corruption
 from xrdtui.store.landscapes import append_landscape
 from xrdtui.store.lock import StoreLock, unique_temp
 from xrdtui.store.records import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES, StructureInfo, TaskInfo, TaskResult
@@ -85,6 +86,7 @@ class StoreWriter:
         self._status = self._p[L.P_STATUS][...].astype(np.int8)
         self._loss_rows = self._p[L.P_LOSS_ROWS][...].astype(np.int64)
         self._closed = False
+        self.damaged: list[str] = []  # done tasks a resume found damaged and set up again as pending
 
     # ---- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -200,14 +202,15 @@ class StoreWriter:
             if tasks is not None and list(tasks) != stored:
                 raise ConfigError(f"task list differs from the one stored in {path}; cannot resume")
             status = old[L.progress_path(L.P_STATUS)][...]
-            done = {t.task_id for t, s in zip(stored, status, strict=True) if s == DONE}
             tmp = unique_temp(path, "resume")
             f = _new_file(tmp)
             try:
-                _copy_campaign(old, f, stored, status)
+                damaged = _copy_campaign(old, f, stored, status)
             except BaseException:
                 _discard(f, tmp)
                 raise
+            done = {t.task_id for row, (t, s) in enumerate(zip(stored, status, strict=True))
+                    if s == DONE and row not in damaged}
         except (OSError, KeyError, RuntimeError) as exc:
             raise StoreError(f"cannot resume {path}: {str(exc).splitlines()[0]}") from None
         finally:
@@ -229,6 +232,7 @@ class StoreWriter:
             _discard(f, tmp)
             raise
         bak.unlink(missing_ok=True)
+        writer.damaged = [stored[row].task_id for row in sorted(damaged)]
         return writer, done
 
     @classmethod
@@ -478,16 +482,37 @@ def _refuse_if_live(f: h5py.File, path: Path) -> None:
         raise StoreError(f"{path} is being written by another process (heartbeat {age:.1f} s ago)")
 
 
-def _copy_campaign(old: h5py.File, new: h5py.File, tasks: list[TaskInfo], status: np.ndarray) -> None:
-    """Same skeleton as ``old`` with its done tasks copied (raw chunks, no recompression)."""
+def _copy_campaign(old: h5py.File, new: h5py.File, tasks: list[TaskInfo], status: np.ndarray) -> set[int]:
+    """Same skeleton as ``old`` with its done tasks copied by value (so a store written by an older HDF5
+    format or without checksums comes out in today's format, checksummed). A done task whose data no longer
+    reads back (checksum or decompression failure) is not copied but set up again as pending; returns
+    the rows of those damaged tasks."""
     for k, v in old.attrs.items():
         new.attrs[k] = v
     for grp in (L.G_TASKS, L.G_STRUCTURES, L.G_AXES, L.G_LANDSCAPES):
         if grp in old:
-            old.copy(old[grp], new, name=grp)
+            _copy_node(old[grp], new, grp)
+    n_preview = new[f"/{L.G_AXES}/{L.AX_PREVIEW}"].shape[0]
+    new.require_group(L.G_RUNS)
+    done = status == DONE
+    damaged: set[int] = set()
+    for row, t in enumerate(tasks):
+        parent, _, leaf = L.run_path(t.task_id).rpartition("/")
+        if done[row]:
+            try:
+                _copy_node(old[L.run_path(t.task_id)], new.require_group(parent), leaf)
+                continue
+            except (OSError, KeyError, RuntimeError) as exc:
+                if not is_corruption(exc):
+                    raise
+                damaged.add(row)
+                done[row] = False
+                dst = new.require_group(parent)
+                if leaf in dst:
+                    del dst[leaf]
+        create_task_group(new, t, row, n_preview)
     clock = {L.C_STARTED: float(old[L.progress_path(L.C_STARTED)][0])}
     write_progress(new, len(tasks), clock)
-    done = status == DONE
     for col in L.PROGRESS_COLUMNS:
         if L.progress_path(col) not in old:  # a column newer than the old store: its fill value
             continue
@@ -498,11 +523,23 @@ def _copy_campaign(old: h5py.File, new: h5py.File, tasks: list[TaskInfo], status
         if col == L.P_STATUS:
             fresh[~done] = PENDING
         dst[...] = fresh
-    n_preview = new[f"/{L.G_AXES}/{L.AX_PREVIEW}"].shape[0]
-    new.require_group(L.G_RUNS)
-    for row, t in enumerate(tasks):
-        if done[row]:
-            parent, _, leaf = L.run_path(t.task_id).rpartition("/")
-            old.copy(old[L.run_path(t.task_id)], new.require_group(parent), name=leaf)
-        else:
-            create_task_group(new, t, row, n_preview)
+    return damaged
+
+
+def _copy_node(src: h5py.Group | h5py.Dataset, parent: h5py.Group, name: str) -> None:
+    """Copy a group or dataset by value with its attributes, chunking and compression, adding the checksum
+    filter; raises OSError when a source chunk fails its own checksum."""
+    if isinstance(src, h5py.Group):
+        g = parent.create_group(name)
+        for key in src:
+            _copy_node(src[key], g, key)
+        obj = g
+    else:
+        data = src[()]
+        kw = {}
+        if src.shape:  # scalars cannot be chunked or filtered
+            kw = {"chunks": src.chunks or True, "maxshape": src.maxshape, "compression": src.compression,
+                  "compression_opts": src.compression_opts, "shuffle": src.shuffle, **L.CHECKSUM}
+        obj = parent.create_dataset(name, data=data, dtype=src.dtype, fillvalue=src.fillvalue, **kw)
+    for k, v in src.attrs.items():
+        obj.attrs[k] = v
