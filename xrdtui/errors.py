@@ -39,6 +39,14 @@ class StoreError(XrdtuiError):
     exit_code = 5
 
 
+class StoreWriteFailed(StoreError):
+    """Writing a store failed inside HDF5 (a full disk, an I/O error). HDF5's state is then unusable: any
+    later flush or close of that file crashes the process, so the CLI exits at once after printing the line
+    (the file on disk keeps its last flushed state, which SWMR keeps consistent)."""
+
+    poisoned = True
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM turned into an exception (see :func:`terminate_as_interrupt`) so that every clean-up path
     of Ctrl+C runs for it too; exit code 143."""

@@ -40,6 +40,7 @@ xrdtui: no terminal attached, so the TUI was not started. Headless commands:
   xrdtui figure KIND STORE -o FILE.png                              publication figures
   xrdtui report STORE -o DIR [--landscapes L.h5]                    reproduction report: the paper's claims vs ours
   xrdtui verify STORE                                               check every checksum; name damaged tasks
+  xrdtui refine CANDIDATE... --target CIF|PATTERN [--cif DIR]      refine your own structures against a target
   xrdtui open STORE | xrdtui watch STORE                            the TUI (needs a terminal)
 Run 'xrdtui --help' for all options."""
 
@@ -78,7 +79,7 @@ def _root(
 
 
 COMMAND_MODULES = ("run_cmds", "inspect_cmds", "methods_cmds", "tui_cmds", "landscape_cmds", "figure_cmds",
-                   "report_cmds", "verify_cmds")
+                   "report_cmds", "verify_cmds", "refine_cmds")
 
 
 def _register_commands() -> None:
@@ -99,6 +100,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         # not standalone: Click would turn Ctrl+C into "Aborted!" and exit 1
         code = app(args=argv, standalone_mode=False)
     except XrdtuiError as exc:
+        if getattr(exc, "poisoned", False):
+            _fail_now(str(exc), exc.exit_code)
         _fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -118,3 +121,20 @@ def main(argv: Optional[list[str]] = None) -> None:
 def _fail(message: str, code: int) -> None:
     typer.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def _fail_now(message: str, code: int) -> None:
+    # After a failed HDF5 write, HDF5's own teardown at exit would crash (exit 139); skip it. Workers are
+    # already stopped and the lock released by then.
+    import os
+
+    typer.echo(f"error: {message}", err=True)
+    try:  # multiprocessing's own exit handler (queues, semaphores), which os._exit would skip
+        from multiprocessing import util
+
+        util._exit_function()
+    except Exception:
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xrdtui.errors import ConfigError, XrdtuiError
+from xrdtui.errors import ConfigError, StoreError, XrdtuiError
 from xrdtui.jobs.config import ExperimentConfig
 from xrdtui.jobs.executors import Executor, drain, make_executor
 from xrdtui.methods import get_method
@@ -190,6 +190,7 @@ def run_campaign(
     total = len(items)
     counts = {"done": len(done_ids), "failed": 0}
     interrupted: KeyboardInterrupt | None = None
+    store_failure: StoreError | None = None
     try:
         writer.set_plan({it.info.task_id: _cost(it) for it in items}, ex.workers)
         _run_loop(writer, ex, todo, total, counts, notify)
@@ -199,9 +200,13 @@ def run_campaign(
         notify(RunEvent("done", total, counts["done"], counts["failed"], progress=final))
     except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM turned into Terminated by the CLI
         interrupted = exc
+    except StoreError as exc:  # the store cannot take more (a full disk): stop the workers, say how to go on
+        store_failure = exc
+        raise type(exc)(f"{exc}; {counts['done']} of {total} tasks are stored in {path}; once there is room, "
+                        f"resume with: xrdtui run {config.source} --resume --store {path}") from None
     finally:
         if own_executor and ex is not None:
-            ex.terminate() if interrupted is not None else ex.close()
+            ex.terminate() if interrupted is not None or store_failure is not None else ex.close()
         writer.close()
     if interrupted is not None:
         from xrdtui.errors import Interrupted, Terminated

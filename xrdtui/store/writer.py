@@ -11,6 +11,8 @@ flush), so after a ``kill -9`` every task marked done has all its arrays.
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import shutil
 import socket
@@ -22,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from xrdtui.errors import ConfigError, StoreError
+from xrdtui.errors import ConfigError, StoreError, StoreWriteFailed
 from xrdtui.store import layout as L
 from xrdtui.store.access import check_root, fsync_dir, fsync_path, open_checked, writer_liveness
 from xrdtui.store.integrity import is_corruption
@@ -65,6 +67,33 @@ def _check_replaceable(path: Path) -> None:
         f.close()
 
 
+RESERVE_BYTES = 16 * 1024 * 1024  # free space kept beside a store so closing it cleanly always fits
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(exc)
+    return getattr(exc, "errno", None) == errno.ENOSPC or "errno = 28" in text or "No space left" in text
+
+
+def _writes(method):
+    """A failed HDF5 write leaves HDF5 unable to touch the file again: mark the writer broken (close() then
+    only releases the lock) and raise one line (StoreWriteFailed)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, RuntimeError) as exc:
+            if isinstance(exc, StoreError):
+                raise
+            self._broken = True
+            what = "the disk is full" if _disk_full(exc) else f"write failed ({str(exc).splitlines()[0][:120]})"
+            raise StoreWriteFailed(f"{what} while writing {self._path}; the store keeps its last flushed state")\
+                from None
+
+    return wrapper
+
+
 class StoreWriter:
     """Writes one campaign store; only one writer per file.
 
@@ -86,6 +115,7 @@ class StoreWriter:
         self._status = self._p[L.P_STATUS][...].astype(np.int8)
         self._loss_rows = self._p[L.P_LOSS_ROWS][...].astype(np.int64)
         self._closed = False
+        self._broken = False
         self.damaged: list[str] = []  # done tasks a resume found damaged and set up again as pending
 
     # ---- opening ---------------------------------------------------------------------------------
@@ -104,13 +134,15 @@ class StoreWriter:
         preview_two_theta=None,
         overwrite: bool = False,
         conventions: Mapping[str, object] | None = None,
+        kind: str = L.KIND_CAMPAIGN,
     ) -> StoreWriter:
         """Create a new store at ``path`` and return its writer, already in SWMR mode.
 
         ``versions`` maps package -> version (python, numpy, torch, pymatgen, h5py, chgnet...);
         ``conventions`` every setting that determines results, by table (JSON-serialisable);
         ``preview_two_theta`` [P] is the 2θ axis (degrees) of the pattern previews (default 0.0..89.9
-        in 0.1° steps). StoreError if ``path`` exists (unless ``overwrite`` and it is an xrdtui store).
+        in 0.1° steps); ``kind`` the root attribute (``layout.TASK_KINDS``: a sweep, or ``xrdtui refine``'s
+        refinement). StoreError if ``path`` exists (unless ``overwrite`` and it is an xrdtui store).
         """
         path = Path(path)
         tasks = list(tasks)
@@ -125,14 +157,15 @@ class StoreWriter:
         try:
             return cls._create_locked(path, lock, name=name, tasks=tasks, structures=structures,
                                       config_text=config_text, config_hash=config_hash, versions=versions, seed=seed,
-                                      preview_two_theta=preview_two_theta, overwrite=overwrite, conventions=conventions)
+                                      preview_two_theta=preview_two_theta, overwrite=overwrite, conventions=conventions,
+                                      kind=kind)
         except BaseException:
             lock.release()
             raise
 
     @classmethod
     def _create_locked(cls, path: Path, lock: StoreLock, *, name, tasks, structures, config_text, config_hash,
-                       versions, seed, preview_two_theta, overwrite, conventions) -> StoreWriter:
+                       versions, seed, preview_two_theta, overwrite, conventions, kind) -> StoreWriter:
         from xrdtui import __version__
 
         if path.exists():
@@ -141,7 +174,7 @@ class StoreWriter:
             _check_replaceable(path)
         axis = _default_preview_axis() if preview_two_theta is None else np.asarray(preview_two_theta, "f4")
         attrs = root_attrs(
-            kind=L.KIND_CAMPAIGN,
+            kind=kind,
             name=name,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             config_text=config_text,
@@ -151,13 +184,15 @@ class StoreWriter:
             seed=seed,
             conventions=conventions,
         )
+        _require_room(path, RESERVE_BYTES + 65536 + 8192 * len(tasks)
+                      + sum(np.asarray(st.pattern).nbytes * 2 for st in structures), f"to create {path}")
         tmp = unique_temp(path, "new")
         f = _new_file(tmp)
         try:
             build_skeleton(f, attrs, tasks, structures, axis, clock={L.C_STARTED: _now()})
             return cls._publish(f, tmp, path, tasks, done0=0, lock=lock)
-        except BaseException:
-            _discard(f, tmp)
+        except BaseException as exc:
+            _discard(f, tmp, exc, f"cannot create {path} (nothing was written)")
             raise
 
     @classmethod
@@ -202,12 +237,13 @@ class StoreWriter:
             if tasks is not None and list(tasks) != stored:
                 raise ConfigError(f"task list differs from the one stored in {path}; cannot resume")
             status = old[L.progress_path(L.P_STATUS)][...]
+            _require_room(path, RESERVE_BYTES + 2 * path.stat().st_size, f"to resume {path} (it is copied)")
             tmp = unique_temp(path, "resume")
             f = _new_file(tmp)
             try:
                 damaged = _copy_campaign(old, f, stored, status)
-            except BaseException:
-                _discard(f, tmp)
+            except BaseException as exc:
+                _discard(f, tmp, exc, f"cannot resume {path} (the store is unchanged)")
                 raise
             done = {t.task_id for row, (t, s) in enumerate(zip(stored, status, strict=True))
                     if s == DONE and row not in damaged}
@@ -226,10 +262,12 @@ class StoreWriter:
                 shutil.copy2(path, bak)
             writer = cls._publish(f, tmp, path, stored, done0=len(done), lock=lock)
         except OSError as exc:
-            _discard(f, tmp)
+            if bak is not None:
+                bak.unlink(missing_ok=True)
+            _discard(f, tmp, exc, f"cannot resume {path} (the store is unchanged)")
             raise StoreError(f"cannot resume {path}: {exc.strerror or exc}") from None
-        except BaseException:
-            _discard(f, tmp)
+        except BaseException as exc:
+            _discard(f, tmp, exc, f"cannot resume {path} (the store is unchanged)")
             raise
         bak.unlink(missing_ok=True)
         writer.damaged = [stored[row].task_id for row in sorted(damaged)]
@@ -283,6 +321,7 @@ class StoreWriter:
         return summarise(columns, clock, np.array([t.method for t in self._tasks]),
                          np.array([t.n_members for t in self._tasks]), _now(), live=not self._closed)
 
+    @_writes
     def set_plan(self, costs: Mapping[str, float], workers: int) -> None:
         """The expected relative cost of each task (the ETA's weights) and this session's worker count."""
         column = self._p[L.P_COST][...]
@@ -292,17 +331,20 @@ class StoreWriter:
         self._p[L.C_WORKERS][0] = int(workers)
         self._flush()
 
+    @_writes
     def set_members_done(self, task_id: str, members: int) -> None:
         """Members of a running task finished so far (its member slices that came back)."""
         self._set(self._index(task_id), L.P_MEMBERS_DONE, int(members))
         self._flush()
 
+    @_writes
     def mark_running(self, task_id: str) -> None:
         i = self._index(task_id)
         self._set(i, L.P_STARTED_AT, _now())
         self._set_status(i, RUNNING)
         self._flush()
 
+    @_writes
     def write_partial_loss(self, task_id: str, rows_from: int, loss_rows) -> None:
         """Stream loss rows ``[t, B]`` of a running task into trajectory rows ``rows_from:rows_from+t``."""
         i = self._index(task_id)
@@ -321,12 +363,14 @@ class StoreWriter:
             self._set(i, L.P_LOSS_ROWS, end)
         self._flush()
 
+    @_writes
     def write_result(self, task_id: str, result: TaskResult) -> None:
         """Write a finished task's arrays, flush, then mark it done and flush again."""
         i = self._index(task_id)
         t = self._tasks[i]
         if self._status[i] == DONE:
             raise ValueError(f"{task_id}: result already written")
+        self._check_room(result)
         g = self._f[L.run_path(task_id)]
         n_rows = self._write_trajectories(g, t, result)
         for name, (dtype, kind, fill, _doc) in L.MEMBER_DATASETS.items():
@@ -384,6 +428,7 @@ class StoreWriter:
                 ds[n:stale] = np.nan
         return n
 
+    @_writes
     def mark_failed(self, task_id: str, reason: str) -> None:
         """Record a task-level failure (reason cut to 120 bytes); the task is re-run on resume."""
         i = self._index(task_id)
@@ -395,12 +440,14 @@ class StoreWriter:
         self._set_status(i, FAILED)
         self._flush()
 
+    @_writes
     def heartbeat(self) -> None:
         """Tell readers the writer is alive (call at least every ~2 s)."""
         self._check_open()
         self._p[L.C_HEARTBEAT][0] = _now()
         self._f.flush()
 
+    @_writes
     def finish(self) -> None:
         """Mark the campaign finished (readers stop calling it live) and close."""
         self._check_open()
@@ -412,10 +459,14 @@ class StoreWriter:
         self._release()
 
     def close(self) -> None:
-        """Close; a campaign not finished is recorded as closed-unfinished (resumable). Idempotent."""
+        """Close; a campaign not finished is recorded as closed-unfinished (resumable). Idempotent.
+        A broken writer (a failed HDF5 write) only releases its lock: HDF5 cannot close that file."""
         if self._closed:
             return
         self._closed = True
+        if self._broken:
+            self._release()
+            return
         try:
             self._p[L.C_WRITER_STATE][0] = L.WS_CLOSED
             self._p[L.C_HEARTBEAT][0] = _now()
@@ -455,6 +506,13 @@ class StoreWriter:
         self._status[i] = code
         self._p[L.P_STATUS][i] = code
 
+    def _check_room(self, result: TaskResult) -> None:
+        """Refuse (one line, nothing written) when the disk beside the store could not hold this result
+        uncompressed plus RESERVE_BYTES: stopping here leaves a store that closes and resumes cleanly."""
+        need = sum(np.asarray(v).nbytes for v in (result.loss, result.lattice, result.frac, result.init_pattern,
+                                                  result.final_pattern) if v is not None) + RESERVE_BYTES
+        _require_room(self._path, need, "to write a result; stopped before writing it")
+
     def _flush(self) -> None:
         self._p[L.C_HEARTBEAT][0] = _now()
         self._f.flush()
@@ -469,7 +527,23 @@ def _new_file(tmp: Path) -> h5py.File:
         raise StoreError(f"cannot create {tmp}: {str(exc).splitlines()[0]}") from None
 
 
-def _discard(f: h5py.File, tmp: Path) -> None:
+def _require_room(path: Path, need: int, what: str) -> None:
+    """StoreError unless the disk beside ``path`` has ``need`` bytes free: HDF5 must never meet a full disk
+    (after a failed write it can neither flush nor close the file)."""
+    free = shutil.disk_usage(path.parent if path.parent.exists() else Path.cwd()).free
+    if free < need:
+        raise StoreError(f"the disk is nearly full: {free / 1e6:.1f} MB free beside {path}, ~{need / 1e6:.1f} MB "
+                         f"needed {what}")
+
+
+def _discard(f: h5py.File, tmp: Path, exc: BaseException | None = None, what: str = "") -> None:
+    """Remove a temporary this process created. After a failed write (a full disk) HDF5 cannot close
+    the file without crashing, so it is only unlinked and StoreWriteFailed raised in place of ``exc``."""
+    if exc is not None and isinstance(exc, (OSError, RuntimeError)) and (
+            _disk_full(exc) or "write failed" in str(exc)):
+        tmp.unlink(missing_ok=True)
+        reason = "the disk is full" if _disk_full(exc) else "a write failed"
+        raise StoreWriteFailed(f"{reason}: {what}") from None
     try:
         f.close()
     finally:
