@@ -25,14 +25,52 @@ from xrdtui.cli.render import (
     running_lines,
 )
 from xrdtui.errors import StoreError
-from xrdtui.vocab import PARAM_NAMES
+from xrdtui.vocab import PARAM_NAMES, CampaignState
 
+LEVEL_PART = 2  # structure/noise/LEVEL/method/mode
 
 
 def _open(path: Path):
     from xrdtui.store.reader import StoreReader
 
     return StoreReader.open(path)
+
+
+def canonical_path(text: str) -> str:
+    """A task id, prefix or glob with its level written as the store writes it (``0.08`` -> ``0.080``,
+    ``8e-2`` -> ``0.080``, via ``layout.format_level``): the one reading of levels for ``show`` and
+    ``export --task``. Parts that are not numbers (a glob such as ``0.0*``) are left as they are."""
+    parts = text.strip().strip("/").split("/")
+    if len(parts) > LEVEL_PART:
+        try:
+            level = float(parts[LEVEL_PART])
+        except ValueError:
+            pass
+        else:
+            from xrdtui.store.layout import format_level
+
+            parts[LEVEL_PART] = format_level(level)
+    return "/".join(parts)
+
+
+def landscapes_only(reader, command: str) -> StoreError:
+    """The one-line error of a campaign command run on a landscapes store: what the file is and what to
+    run instead."""
+    keys = reader.landscapes()
+    path = reader.path
+    held = f"{len(keys)} slice{'s' if len(keys) != 1 else ''}" + (f", e.g. {keys[0]}" if keys else "")
+    return StoreError(f"{path} is a landscapes store ({held}), not a sweep: '{command}' needs a campaign store. "
+                      f"List its slices with 'xrdtui ls {path}', draw one with 'xrdtui figure landscape {path} "
+                      f"-o FILE.png' or open it with 'xrdtui open {path}'")
+
+
+def _campaign(reader, command: str):
+    """``reader``, unless its store holds landscapes only (other kinds of task store pass)."""
+    from xrdtui.store.layout import KIND_LANDSCAPES
+
+    if reader.info.kind == KIND_LANDSCAPES:
+        raise landscapes_only(reader, command)
+    return reader
 
 
 def _store_files(folder: Path) -> list[Path]:
@@ -51,10 +89,19 @@ def _progress_dict(prog) -> dict:
 
 @app.command("ls")
 def ls_cmd(
-    store: Path = typer.Argument(Path("store"), help="A store file, or a folder of stores."),
+    store: Optional[Path] = typer.Argument(
+        None, help="A store file, or a folder of stores (default: ./store, or the current folder when it "
+                   "holds stores)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List the campaigns of a folder, or the tasks of one store."""
+    if store is None:
+        from xrdtui.cli.locations import default_store_location
+
+        store = default_store_location()
+        if not store.exists():
+            raise StoreError(f"no store folder ./{store} and no .h5 store in the current folder "
+                             "(run 'xrdtui run' to make one, or name a store: xrdtui ls STORE)")
     if store.is_dir():
         rows = []
         for path in _store_files(store):
@@ -116,6 +163,7 @@ def status(
     """Progress of a live or finished sweep (reads only the progress table: instant on any size)."""
     last = None
     with _open(store) as r:
+        _campaign(r, "xrdtui status")
         while True:
             r.refresh()
             prog = r.progress()
@@ -130,6 +178,11 @@ def status(
                     console.print(progress_line(r.info.name, prog))
                     for line in running_lines(running, time.time()):
                         console.print(line)
+                    if prog.state == CampaignState.STOPPED:
+                        from xrdtui.views.fmt import resume_command
+
+                        console.print(f"stopped before the end: resume with {resume_command(r.info.name, store)}",
+                                      markup=False)
                 last = change
             if not follow or not prog.live:
                 break
@@ -143,17 +196,19 @@ def _lattice_cells(values) -> list[str]:
 @app.command()
 def show(
     store: Path = typer.Argument(..., help="A store file."),
-    path: str = typer.Argument("", help="A task id (structure/noise/level/method/mode), a prefix of one, or a landscape key."),
+    path: str = typer.Argument(
+        "", help="A task id (structure/noise/level/method/mode), a prefix of one, or a landscape key."),
     member: Optional[int] = typer.Option(None, "--member", "-m", help="Details of one member of a task."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Inspect part of a store: a task's members, one member, a group's match rates, or a landscape."""
     with _open(store) as r:
         tasks = {t.task_id: t for t in r.tasks()}
-        if path in tasks:
-            return _show_task(r, tasks[path], member, as_json)
         if path in r.landscapes():
             return _show_landscape(r.landscape(path), as_json)
+        path = canonical_path(path)
+        if path in tasks:
+            return _show_task(r, tasks[path], member, as_json)
         prefix = path.strip("/")
         chosen = [t for tid, t in tasks.items() if not prefix or tid == prefix or tid.startswith(prefix + "/")]
         if not chosen:
@@ -300,7 +355,8 @@ def _show_task(r, row, member: Optional[int], as_json: bool) -> None:
     for m in members:
         recovered = "–" if m["recovered"] is None else ("[green]yes[/green]" if m["recovered"] else "[red]no[/red]")
         table.add_row(str(m["member"]), "[green]yes[/green]" if m["matched"] else "[red]no[/red]", recovered,
-                      num(m["rms"], ".4f"), num(None if m["length_error"] is None else 100 * m["length_error"], ".2f") + " %",
+                      num(m["rms"], ".4f"),
+                      num(None if m["length_error"] is None else 100 * m["length_error"], ".2f") + " %",
                       num(m["angle_error"], ".2f") + "°", num(m["site_error"], ".3f"), f"{m['final_loss']:.5g}",
                       f"{m['final_similarity']:.4f}", str(m["steps"]), m["reason"] if m["failed"] else "")
     console.print(table)
@@ -310,8 +366,9 @@ def _show_landscape(rec, as_json: bool) -> None:
     minima = [m.__dict__ for m in rec.minima]
     if as_json:
         return print_json({"key": rec.key, "objective": rec.objective, "p1": rec.p1, "p2": rec.p2,
-                            "shape": list(rec.grid.shape), "minima": minima,
-                            "paths": [{"mode": p.mode, "steps": len(p.points), "final_loss": p.final_loss} for p in rec.paths]})
+                           "shape": list(rec.grid.shape), "minima": minima,
+                           "paths": [{"mode": p.mode, "steps": len(p.points), "final_loss": p.final_loss}
+                                     for p in rec.paths]})
     from rich.table import Table
 
     table = Table(title=f"landscape {rec.key} ({rec.grid.shape[0]}x{rec.grid.shape[1]})", title_justify="left",
@@ -331,10 +388,21 @@ def compare(
     loss: Optional[str] = typer.Option(None, "--loss", help="XRD loss to compare (default: cosine)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """XRD descent (free / projected) against relaxation and baseline methods per noise type and level (paper Figure 7a)."""
+    """XRD descent (free / projected) against relaxation and baseline methods per noise type and level
+    (paper Figure 7a).
+
+    Each cell gives its members matched / judged: a method run on fewer members ([chgnet] members) says so."""
     from xrdtui.jobs.comparison import comparison
+    from xrdtui.methods import method_info
+    from xrdtui.vocab import MethodKind
 
     with _open(store) as r:
+        _campaign(r, "xrdtui compare")
+        if loss is not None:
+            descent = sorted({t.method for t in r.tasks() if method_info(t.method).kind == MethodKind.DESCENT})
+            if loss not in descent:
+                raise typer.BadParameter(f"no '{loss}' descent runs in {store} (descent methods here: "
+                                         f"{', '.join(descent) or 'none'})", param_hint="--loss")
         cmp = comparison(r, loss)
     if as_json:
         return print_json([{k: ({"k": v.k, "n": v.n, "rate": v.rate, "lo": v.lo, "hi": v.hi}
@@ -344,27 +412,75 @@ def compare(
 
 @app.command()
 def export(
-    store: Path = typer.Argument(..., help="A store file."),
-    output: Path = typer.Option(..., "--output", "-o", help="CSV file to write ('-' for standard output)."),
+    store: Optional[Path] = typer.Argument(None, help="A campaign store file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV file to write ('-' for standard output)."),
     wide: bool = typer.Option(False, "--wide", help="Match-rate table (one row per task) instead of per member."),
-    trajectories: bool = typer.Option(False, "--trajectories", help="Per-step losses (long: task, member, step, loss)."),
+    trajectories: bool = typer.Option(False, "--trajectories",
+                                      help="Per-step objective and lattice (task, member, step, loss/energy, "
+                                           "a..gamma)."),
+    coords: bool = typer.Option(False, "--coords", help="With --trajectories: also the per-step fractional coordinates "
+                                "of the tasks that store them, in FILE.coords.csv (long: one row per site)."),
     conventions: bool = typer.Option(False, "--conventions", help="The campaign's settings as JSON instead of a CSV."),
+    describe: bool = typer.Option(False, "--describe",
+                                  help="Print the data dictionary (every column, its unit and meaning)."),
+    task: Optional[str] = typer.Option(None, "--task",
+                                       help="Only tasks whose id matches this glob, e.g. 'U2Ti/lattice/0.08/*'."),
+    cif: Optional[Path] = typer.Option(None, "--cif",
+                                       help="Write structures (one CIF per member) into this folder instead of a CSV."),
+    member: Optional[int] = typer.Option(None, "--member", "-m", min=0, help="--cif: only this member of each task."),
+    stage: str = typer.Option("final", "--stage", help="--cif: final, initial (the distorted start) or truth."),
+    symprec: float = typer.Option(0.01, "--symprec", min=0.0, help="--cif: spglib tolerance (Å) for the symmetry "
+                                  "written (the refined, symmetrised cell); 0 writes the stored cell as P1."),
+    poscar: bool = typer.Option(False, "--poscar", help="--cif: write VASP POSCAR files (.vasp) instead of CIF."),
 ) -> None:
-    """Write a tidy CSV: per-member results (default), match rates (--wide) or per-step losses (--trajectories),
-    with the campaign's conventions beside it (FILE.conventions.json); --conventions writes only those."""
-    from xrdtui.cli.export import conventions_path, write_conventions, write_csv
+    """Write a tidy CSV: per-member results (default), match rates (--wide) or per-step trajectories
+    (--trajectories [--coords]), with the campaign's conventions beside it (FILE.conventions.json);
+    --conventions writes only those; --cif DIR writes structures; --describe prints the data dictionary."""
+    from xrdtui.cli import export as ex
 
-    if sum((wide, trajectories, conventions)) > 1:
-        raise typer.BadParameter("choose one of --wide, --trajectories and --conventions")
+    if describe:
+        kinds = ["wide"] if wide else ["trajectories", "coordinates"] if trajectories else list(ex.TABLES)
+        console.print(ex.describe_markdown(kinds), markup=False, highlight=False)
+        return
+    if store is None:
+        raise typer.BadParameter("give the store to export (or --describe for the data dictionary)", param_hint="STORE")
+    if sum((wide, trajectories, conventions, cif is not None)) > 1:
+        raise typer.BadParameter("choose one of --wide, --trajectories, --conventions and --cif")
+    if coords and not trajectories:
+        raise typer.BadParameter("--coords goes with --trajectories", param_hint="--coords")
+    if stage not in ex.STAGES:
+        raise typer.BadParameter(f"choose one of {', '.join(ex.STAGES)}", param_hint="--stage")
+    if cif is None and output is None and not conventions:
+        raise typer.BadParameter("give the CSV file to write (-o FILE.csv, '-' for standard output) or --cif DIR",
+                                 param_hint="--output")
+    pattern = canonical_path(task) if task else None
     with _open(store) as r:
+        _campaign(r, "xrdtui export")
+        if cif is not None:
+            done = ex.write_structures(r, cif, pattern=pattern, member=member, stage=stage,
+                                       symprec=symprec or None, poscar=poscar)
+            what = "POSCAR" if poscar else "CIF"
+            sym = "P1, the stored cells" if done.symprec is None else f"symmetry at symprec {done.symprec:g} Å"
+            console.print(f"wrote {len(done.files)} {what} files ({stage} structures, {sym}) to {cif}")
+            for line in done.skipped:
+                console.print(f"  skipped {line}")
+            return
         if conventions:
-            write_conventions(r, output)
-            if str(output) != "-":
-                console.print(f"wrote the conventions of {r.info.name} to {output}")
+            out = output or Path("-")
+            ex.write_conventions(r, out)
+            if str(out) != "-":
+                console.print(f"wrote the conventions of {r.info.name} to {out}")
             return
         kind = "wide" if wide else "trajectories" if trajectories else "members"
-        n = write_csv(r, output, kind)
+        n = ex.write_csv(r, output, kind, pattern)
+        extra = ""
+        if coords:
+            if str(output) == "-":
+                raise typer.BadParameter("--coords writes FILE.coords.csv beside -o FILE.csv: give a file",
+                                         param_hint="--coords")
+            side_coords = ex.coordinates_path(output)
+            extra = f", {ex.write_csv(r, side_coords, 'coordinates', pattern)} coordinate rows to {side_coords}"
         if str(output) != "-":
-            side = conventions_path(output)
-            write_conventions(r, side)
-            console.print(f"wrote {n} rows to {output} (conventions: {side})")
+            side = ex.conventions_path(output)
+            ex.write_conventions(r, side)
+            console.print(f"wrote {n} rows to {output}{extra} (conventions: {side})")

@@ -45,14 +45,6 @@ xrdtui: no terminal attached, so the TUI was not started. Headless commands:
 Run 'xrdtui --help' for all options."""
 
 
-def default_store_location() -> Path:
-    """Where commands without a STORE argument look: ./store, or the current folder when it has no
-    ./store but holds stores itself (run from inside a folder of stores)."""
-    if not DEFAULT_STORE_DIR.exists() and any(p.is_file() for p in Path(".").glob("*.h5")):
-        return Path(".")
-    return DEFAULT_STORE_DIR
-
-
 def _print_version(value: bool) -> None:
     if value:
         from xrdtui import __version__
@@ -73,6 +65,7 @@ def _root(
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         typer.echo(HEADLESS_HINT)
         raise typer.Exit(0)
+    from xrdtui.cli.locations import default_store_location
     from xrdtui.views.launch import launch_app
 
     launch_app(default_store_location())

@@ -88,13 +88,27 @@ def compare_table(comparison, title: str = "") -> Table:
     table.add_column("level", justify="right")
     for col in comparison.columns:
         table.add_column(col, justify="right")
+    uneven = []
     for row in comparison.rows:
-        cells = [f"{fmt_rate(row[c].k, row[c].n, row[c].lo, row[c].hi)}\n"
-                 f"[dim]strict {fmt_strict(row[c].ks, row[c].ns, row[c].lo_s, row[c].hi_s)}[/dim]"
-                 if c in row else "–" for c in comparison.columns]
+        cells = [_compare_cell(row[c]) if c in row else "–" for c in comparison.columns]
         table.add_row(row["noise"], f"{row['level']:g}", *cells)
-    table.caption = "each cell: paper match rate [95% Jeffreys interval], strict recovery rate below"
+        counts = {c: row[c].n for c in comparison.columns if c in row}
+        if len(set(counts.values())) > 1:
+            uneven.append(counts)
+    table.caption = ("each cell: members matched/judged, paper match rate [95% Jeffreys interval]; strict recovery "
+                     "below")
+    if uneven:
+        fewest = min(min(c.values()) for c in uneven)
+        table.caption += (f". Columns judge different numbers of members (as few as {fewest}): a relaxation "
+                          "runs on the first \\[chgnet] members of each condition only; 'xrdtui report' compares "
+                          "paired members")
     return table
+
+
+def _compare_cell(m) -> str:
+    """One compared series in one condition: members matched/judged and the rate, the strict rate below."""
+    return (f"{m.k}/{m.n} {fmt_rate(m.k, m.n, m.lo, m.hi)}\n"
+            f"[dim]strict {m.ks}/{m.ns} {fmt_strict(m.ks, m.ns, m.lo_s, m.hi_s)}[/dim]")
 
 
 def progress_line(name: str, prog, markup: bool = True) -> str:

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from xrdtui.cli.main import app
+from xrdtui.cli.locations import default_store_location
+from xrdtui.errors import XrdtuiError
 
-NO_TTY = "xrdtui {cmd}: no terminal attached; use 'xrdtui status {store}' or 'xrdtui ls {store}' instead."
+NO_TTY = ("xrdtui {cmd}: no terminal attached, so the TUI cannot start; use 'xrdtui status {store}' or "
+          "'xrdtui ls {store}' instead.")
 
 
 def _need_terminal(cmd: str, store: Path) -> None:
+    """The TUI needs a terminal: without one, fail (exit 1) with the headless commands to use instead."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        typer.echo(NO_TTY.format(cmd=cmd, store=store))
-        raise typer.Exit(0)
+        raise XrdtuiError(NO_TTY.format(cmd=cmd, store=store))
 
 
 @app.command("open")
 def open_store(
-    store: Path = typer.Argument(Path("store"), help="A store file (.h5) or a folder of stores."),
+    store: Optional[Path] = typer.Argument(
+        None, help="A store file (.h5) or a folder of stores (default: ./store, or the current folder when it "
+                   "holds stores)."),
 ) -> None:
     """Browse a store (or a folder of stores) in the TUI."""
+    store = store or default_store_location()
     _need_terminal("open", store)
     from xrdtui.views.launch import launch_app
 
@@ -31,9 +38,11 @@ def open_store(
 
 @app.command("watch")
 def watch_store(
-    store: Path = typer.Argument(Path("store"), help="The store a sweep is writing, or its folder."),
+    store: Optional[Path] = typer.Argument(None,
+                                           help="The store a sweep is writing, or its folder (default: ./store)."),
 ) -> None:
     """Attach to a running sweep: open the TUI on its live monitor."""
+    store = store or default_store_location()
     _need_terminal("watch", store)
     from xrdtui.views.launch import launch_app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 DASH = "—"
 
@@ -73,3 +74,26 @@ def fmt_num(x: float, digits: int = 4) -> str:
     if not finite(x):
         return DASH
     return f"{float(x):.{digits}g}"
+
+
+ENERGY_DECIMALS = 3  # 1 meV/atom: tells -10.071 from -10.076 eV/atom (4 significant digits show both as -10.07)
+
+
+def fmt_objective(x: float, unit: str, digits: int = 4) -> str:
+    """An objective's value: energies (eV/atom) to a fixed 1 meV/atom, dimensionless losses to ``digits``
+    significant digits; a dash for NaN."""
+    if not finite(x):
+        return DASH
+    if unit == "eV/atom":
+        return f"{float(x):.{ENERGY_DECIMALS}f}"
+    return fmt_num(x, digits)
+
+
+PRESETS = Path(__file__).resolve().parents[1] / "jobs" / "presets"
+
+
+def resume_command(name: str, store: str | Path) -> str:
+    """The command that finishes a stopped campaign: its preset's name when it is one, else CONFIG.toml
+    (the experiment file it ran, whose text the store keeps)."""
+    config = name if name and (PRESETS / f"{name}.toml").is_file() else "CONFIG.toml"
+    return f"xrdtui run {config} --store {store} --resume"

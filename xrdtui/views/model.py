@@ -142,6 +142,29 @@ def filter_rows(rows: list[TaskRow], text: str) -> list[TaskRow]:
     return out
 
 
+def hierarchy_rates(rows: list[TaskRow], interval) -> dict[tuple, MatchRow]:
+    """Pooled match rates of ``rows`` at every hierarchy depth, keyed like :func:`rate_index` (the same
+    k/n as ``StoreReader.match_table`` grouped by the first d fields, over these rows only: a filtered
+    tree's labels). ``interval(k, n) -> (lo, hi)`` gives the intervals (the engine's Jeffreys interval,
+    passed in so this module stays free of scipy); groups without a finished task are left out."""
+    groups: dict[tuple, list[TaskRow]] = {}
+    for r in rows:
+        if r.status != "done":
+            continue
+        for depth in range(1, len(HIERARCHY) + 1):
+            groups.setdefault(row_key(r, depth), []).append(r)
+    out: dict[tuple, MatchRow] = {}
+    nan = float("nan")
+    for key, members in groups.items():
+        k, n = pooled(members)
+        ks, ns = pooled_strict(members)
+        lo, hi = interval(k, n)
+        lo_s, hi_s = interval(ks, ns) if ns else (nan, nan)
+        out[key] = MatchRow(key=key, k=k, n=n, rate=k / n if n else nan, lo=lo, hi=hi, tasks=len(members),
+                            ks=ks, ns=ns, lo_s=lo_s, hi_s=hi_s)
+    return out
+
+
 def rate_index(tables: list[list[MatchRow]]) -> dict[tuple, MatchRow]:
     """Merge match tables of several groupings into one key -> row lookup."""
     out: dict[tuple, MatchRow] = {}

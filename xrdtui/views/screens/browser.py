@@ -18,7 +18,7 @@ from textual.widgets.tree import TreeNode as UITreeNode
 from typing import TYPE_CHECKING
 
 from xrdtui.views.fmt import DASH, fmt_duration, fmt_iso, fmt_rate, fmt_time
-from xrdtui.views.messages import CampaignLoaded, CatalogueLoaded, OpenLandscape, RatesLoaded
+from xrdtui.views.messages import CampaignLoaded, CatalogueLoaded, Loaded, OpenLandscape, RatesLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 
 if TYPE_CHECKING:  # numpy/h5py-backed modules load in the first worker thread, after the first paint
@@ -41,6 +41,10 @@ STATE_STYLE = {
 }
 EXPAND_LIMIT = 300  # a filter expands every match up to this many tasks
 RATES_EVERY_S = 10.0  # pooled intervals of a live campaign are recomputed at most this often
+
+
+class FilteredRatesLoaded(Loaded):
+    """Intervals of a filtered tree: (path, filter text, rates over the filtered tasks)."""
 
 
 def _is_node(data) -> bool:
@@ -132,10 +136,12 @@ def node_info(node: TreeNode, rates: dict) -> str:
 
 
 class BrowserScreen(StoreScreen):
-    """Campaign list on top, the chosen campaign's hierarchy below."""
+    """Campaign list on top, the chosen campaign's hierarchy below (focused first: it is what one browses)."""
 
+    AUTO_FOCUS = "#tree"
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
+        Binding("e", "expand_all", "Expand all"),
         Binding("c", "focus_campaigns", "Campaigns"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -286,17 +292,36 @@ class BrowserScreen(StoreScreen):
         data = self._data
         if data is None or not data.rows:
             return
-        done = (data.path, sum(r.status == "done" for r in data.rows))
+        done = (data.path, sum(r.status == "done" for r in data.rows), self._filter)
         if done == self._rates_for:
             return
         live = data.progress is not None and data.progress.live
         wait = RATES_EVERY_S - (time.monotonic() - self._rates_at)
-        if live and wait > 0:
+        if live and wait > 0 and done[:2] != (self._rates_for or (None, None))[:2]:
             if self._rates_timer is None:
                 self._rates_timer = self.set_timer(wait, self._rates_due)
             return
         self._rates_for, self._rates_at = done, time.monotonic()
-        self.load("load_rates", data.path, message=RatesLoaded, group="rates")
+        if self._filter:
+            self._load_filtered_rates(data.path, self._filter, self._rows())
+        else:
+            self.load("load_rates", data.path, message=RatesLoaded, group="rates")
+
+    def _load_filtered_rates(self, path: Path, text: str, rows: list) -> None:
+        """The intervals beside a filtered tree's counts are those of the filtered tasks (in a thread:
+        the Jeffreys interval imports scipy)."""
+
+        def job() -> None:
+            from textual.worker import get_current_worker
+
+            from xrdtui.engine.matching import jeffreys_interval
+            from xrdtui.views.model import hierarchy_rates
+
+            rates = hierarchy_rates(rows, jeffreys_interval)
+            if not get_current_worker().is_cancelled:
+                self.post_message(FilteredRatesLoaded((path, text, rates)))
+
+        self.run_worker(job, thread=True, exclusive=True, group="rates", exit_on_error=False)
 
     def _rates_due(self) -> None:
         self._rates_timer = None
@@ -305,7 +330,15 @@ class BrowserScreen(StoreScreen):
     @on(RatesLoaded)
     def _show_rates(self, message: RatesLoaded) -> None:
         path, rates = message.value
-        if self._data is None or self._data.path != path:
+        if self._data is None or self._data.path != path or self._filter:
+            return
+        self._data.rates = rates
+        self._relabel()
+
+    @on(FilteredRatesLoaded)
+    def _show_filtered_rates(self, message: FilteredRatesLoaded) -> None:
+        path, text, rates = message.value
+        if self._data is None or self._data.path != path or text != self._filter:
             return
         self._data.rates = rates
         self._relabel()
@@ -398,6 +431,17 @@ class BrowserScreen(StoreScreen):
     def action_focus_campaigns(self) -> None:
         self.query_one("#campaigns", DataTable).focus()
 
+    def action_expand_all(self) -> None:
+        """Expand every node of the tree, or collapse them all when everything is already open."""
+        tree = self.query_one("#tree", Tree)
+        nodes = [n for n in self._tree_nodes.values() if n.allow_expand]
+        if nodes and all(n.is_expanded for n in nodes):
+            for child in tree.root.children:
+                child.collapse_all()
+        else:
+            tree.root.expand_all()
+        tree.focus()
+
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.value = ""
@@ -412,9 +456,20 @@ class BrowserScreen(StoreScreen):
     def _apply_filter(self, text: str) -> None:
         if text != self._filter:
             self._filter = text
+            if self._data is not None:  # the shown intervals were of the other task set
+                self._data.rates = {}
             self._rebuild()
+            self._maybe_load_rates()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
+        """Apply the filter and go to the tree; when it leaves a single task, open that task."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
         self._apply_filter(event.value)
         self.query_one("#tree", Tree).focus()
+        rows = self._rows()
+        if self._filter and len(rows) == 1 and self.app.store is not None:
+            from xrdtui.views.screens.detail import DetailScreen
+
+            self.app.push_screen(DetailScreen(self.app.store, rows[0].task_id))

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from xrdtui.methods import method_info
-from xrdtui.views.fmt import DASH, axis_label, fmt_duration, fmt_num, fmt_rate
+from xrdtui.views.fmt import DASH, axis_label, fmt_duration, fmt_num, fmt_objective, fmt_rate
 from xrdtui.views.model import Band, forward_fill, loss_band, sample_pattern
 from xrdtui.views.messages import DetailLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
@@ -49,15 +49,17 @@ def member_cells(data: DetailData, b: int) -> tuple:
     """One row of the member table: #, paper match and strict recovery (``!`` failed), rms, final loss,
     steps (the reason is shown under the plots for the highlighted member)."""
     r = data.record.result
+    unit = method_info(data.record.info.method).unit
     failed = Text("!", style="bold red")
     paper = failed if r.failed[b] else _mark(bool(r.matched[b]))
-    strict = failed if r.failed[b] else (Text(DASH, style="dim") if r.recovered is None else _mark(bool(r.recovered[b])))
+    strict = failed if r.failed[b] else (
+        Text(DASH, style="dim") if r.recovered is None else _mark(bool(r.recovered[b])))
     return (
         str(b),
         paper,
         strict,
         f"{r.rms[b]:.3f}" if np.isfinite(r.rms[b]) else DASH,
-        fmt_num(r.final_loss[b], 3),
+        fmt_objective(r.final_loss[b], unit, 3),
         str(int(r.n_steps[b])),
     )
 
@@ -78,7 +80,8 @@ def lattice_rows(data: DetailData, b: int) -> list[tuple]:
         if np.isfinite(d):
             close = abs(d) <= 0.01 * max(abs(truth[i]), 1e-9)
             delta = Text(f"{d:+.{digits}f}", style="green" if close else "red")
-        rows.append((f"{name} {unit}", f"{truth[i]:.{digits}f}", f"{init[i]:.{digits}f}", f"{final[i]:.{digits}f}", delta))
+        rows.append((f"{name} {unit}", f"{truth[i]:.{digits}f}", f"{init[i]:.{digits}f}", f"{final[i]:.{digits}f}",
+                     delta))
     return rows
 
 
@@ -149,19 +152,22 @@ class DetailScreen(StoreScreen):
         self._data = data
         rec = data.record
         head = Text(rec.info.task_id, style="bold")
-        head.append(f"  {rec.status}", style={"done": "green", "failed": "red", "running": "yellow"}.get(rec.status, "dim"))
+        head.append(f"  {rec.status}",
+                    style={"done": "green", "failed": "red", "running": "yellow"}.get(rec.status, "dim"))
         if data.truth is not None:
             head.append(f"  {data.truth.spacegroup_symbol} ({data.truth.spacegroup_number}), {data.truth.family}, "
                         f"{rec.info.cell} cell", style="dim")
         if rec.result is not None:
             r = rec.result
-            strict = f" · recovered {r.ks}/{r.n} = {fmt_rate(r.rate_s, r.lo_s, r.hi_s)} (strict)" if r.recovered is not None else ""
-            head.append(f"\nmatched {r.k}/{r.n} = {fmt_rate(r.rate, r.lo, r.hi)}{strict} · wall {fmt_duration(r.wall_s)}"
-                        f" · {r.worker}")
+            strict = (f" · recovered {r.ks}/{r.n} = {fmt_rate(r.rate_s, r.lo_s, r.hi_s)} (strict)"
+                      if r.recovered is not None else "")
+            head.append(f"\nmatched {r.k}/{r.n} = {fmt_rate(r.rate, r.lo, r.hi)}{strict} · "
+                        f"wall {fmt_duration(r.wall_s)} · worker {r.worker or DASH}")
         elif rec.reason:
             head.append(f"\n{rec.reason}", style="red")
         else:
-            head.append(f"\n{rec.info.n_members} members, up to {rec.info.max_steps} steps; results appear when it finishes", style="dim")
+            head.append(f"\n{rec.info.n_members} members, up to {rec.info.max_steps} steps; results appear when it "
+                        "finishes", style="dim")
         self.query_one("#detail-head", Static).update(head)
         if rec.status in ("running", "pending"):
             self._timer.resume()
@@ -218,7 +224,8 @@ class DetailScreen(StoreScreen):
         traces = []
         axis = data.preview_axis
         if data.truth is not None and axis is not None:
-            traces.append(Trace("ground truth", axis, sample_pattern(data.truth.two_theta, data.truth.pattern, axis), PALETTE[2]))
+            truth = sample_pattern(data.truth.two_theta, data.truth.pattern, axis)
+            traces.append(Trace("ground truth", axis, truth, PALETTE[2]))
         if axis is not None:
             traces.append(Trace("distorted", axis, np.asarray(r.init_pattern[b], float), PALETTE[1]))
             traces.append(Trace("final", axis, np.asarray(r.final_pattern[b], float), PALETTE[0]))
@@ -226,9 +233,12 @@ class DetailScreen(StoreScreen):
         why = member_note(data, b)
         errors = "" if r.length_error is None else (
             f", Δl ≤ {100 * r.length_error[b]:.1f} %, Δangle ≤ {r.angle_error[b]:.1f}°")
+        unit = method_info(rec.info.method).unit
+        final = (f"final energy {fmt_objective(r.final_loss[b], unit)} {unit}" if unit == "eV/atom"
+                 else f"final loss {fmt_objective(r.final_loss[b], unit)}")
         note.update(
-            f"member {b}: {verdict(r, b)}, rms {fmt_num(r.rms[b], 3)}{errors}, final loss "
-            f"{fmt_num(r.final_loss[b], 4)}, similarity {fmt_num(r.final_similarity[b], 4)}, {int(r.n_steps[b])} steps"
+            f"member {b}: {verdict(r, b)}, rms {fmt_num(r.rms[b], 3)}{errors}, {final}, "
+            f"similarity {fmt_num(r.final_similarity[b], 4)}, {int(r.n_steps[b])} steps"
             + (f" ({why})" if why else "")
         )
 

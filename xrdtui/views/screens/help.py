@@ -23,7 +23,9 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("tab, arrows", "move between panels / inside one; enter opens"),
     )),
     ("runs browser", (
-        ("/", "filter: every word must occur in structure/noise/level/method/mode or the status"),
+        ("/", "filter: every word must occur in structure/noise/level/method/mode or the status;"),
+        ("", "enter on a filter that leaves one task opens it; rates beside counts are the filtered tasks'"),
+        ("e", "expand every group (again: collapse them all)"),
         ("esc", "clear the filter"),
         ("c", "campaign list (the highlighted campaign is the one every screen shows)"),
         ("enter", "open a task (run detail) or a landscape; expand or collapse a group"),
@@ -37,7 +39,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("match table", (
         ("g", "next grouping: method/mode/noise/level, structure, ..."),
         ("s r", "next sort column · reverse (or click a column header)"),
-        ("1 2 x", "table · Figure 1 · next noise type in the figure"),
+        ("1 2 x v", "table · Figure 1 · next noise type in the figure · paper / strict metric"),
     )),
     ("run detail", (
         ("[ ] arrows", "previous / next member"),

@@ -16,7 +16,7 @@ from xrdtui.views.fmt import DASH
 from xrdtui.views.model import field_order, figure1_series, sort_match_rows
 from xrdtui.views.messages import MatchesLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
-from xrdtui.views.widgets.charts import MatchFigure
+from xrdtui.views.widgets.charts import MatchFigure, legend_text
 from xrdtui.views.workers import MatchData
 
 GROUPINGS: tuple[tuple[str, ...], ...] = (
@@ -75,6 +75,7 @@ class MatchScreen(StoreScreen):
                 yield DataTable(id="matches", cursor_type="row", zebra_stripes=True)
             with TabPane("Figure 1 [2]", id="figure"):
                 yield MatchFigure(id="figure1")
+                yield Static("", id="figure1-legend")
         yield Footer()
 
     def setup(self) -> None:
@@ -135,7 +136,8 @@ class MatchScreen(StoreScreen):
         self.query_one("#match-head", Static).update(
             f"{data.path.name}: match rate ({matcher_text(data.conventions, 'matcher', 'paper')}) and strict "
             f"({matcher_text(data.conventions, 'strict', 'strict')}), 95% Jeffreys intervals"
-            f"\ngroup by {by}  ·  sort {self._sort} {'↓' if self._reverse else '↑'}  ·  g group, s/r sort, x noise, v metric"
+            f"\ngroup by {by}  ·  sort {self._sort} {'↓' if self._reverse else '↑'}  ·  "
+            "g group, s/r sort, x noise, v metric"
         )
 
     def _noises(self) -> list[str]:
@@ -145,13 +147,16 @@ class MatchScreen(StoreScreen):
     def _fill_figure(self) -> None:
         noises = self._noises()
         fig = self.query_one("#figure1", MatchFigure)
+        legend = self.query_one("#figure1-legend", Static)
         if not noises:
             fig.placeholder("no finished tasks yet")
+            legend.update("")
             return
         noise = noises[self._noise_i % len(noises)]
         series = figure1_series(self._data.figure_rows, noise, self._data.task_rows, strict=self._strict)
         what = "strict recovery rate" if self._strict else "match rate (paper metric)"
         fig.show_series(series, title=f"{noise} noise: {what} vs level (95% Jeffreys intervals); v: other metric")
+        legend.update(legend_text([s.label for s in series]))
 
     # --- actions ------------------------------------------------------------------------------------------
     def action_grouping(self) -> None:

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, Tabb
 
 from xrdtui.store.layout import format_level
 from xrdtui.methods import method_info
-from xrdtui.views.fmt import DASH, axis_label, fmt_duration, fmt_time
+from xrdtui.views.fmt import DASH, axis_label, fmt_duration, fmt_time, resume_command
 from xrdtui.views.model import pivot
 from xrdtui.views.messages import MonitorLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
@@ -62,6 +62,8 @@ def summary_text(data: MonitorData, now: float) -> Text:
         t.append(f"\nfinished {fmt_time(p.last_update)}")
     else:
         t.append(f"\nlast update {fmt_time(p.last_update)}")
+        if state == CampaignState.STOPPED:
+            t.append(f" · resume: {resume_command(data.info.name, data.path)}", style="bold")
     return t
 
 
@@ -146,7 +148,8 @@ class MonitorScreen(StoreScreen):
         self._rows_version = -1
         self._loaded_at = float("-inf")
         self._busy = False
-        self.query_one("#summary", Static).update("waiting for a store …" if self.store is None else f"reading {self.store.name} …")
+        self.query_one("#summary", Static).update(
+            "waiting for a store …" if self.store is None else f"reading {self.store.name} …")
         self._tick()
 
     def _tick(self) -> None:
@@ -252,7 +255,8 @@ class MonitorScreen(StoreScreen):
             for key, label in zip(pv.col_keys, cols):
                 table.add_column(abbreviate(label), key="/".join(key), width=max(9, min(len(abbreviate(label)), 14)))
             for rk in pv.row_keys:
-                table.add_row(rk[0], format_level(rk[1]), *[cell_text(pv, rk, ck) for ck in pv.col_keys], key=row_key(rk))
+                table.add_row(rk[0], format_level(rk[1]), *[cell_text(pv, rk, ck) for ck in pv.col_keys],
+                              key=row_key(rk))
             self._pivot_shape = shape
         else:
             for rk in pv.row_keys:

@@ -66,6 +66,40 @@ class Chart(PlotextPlot):
         return True
 
 
+def nice_ticks(lo: float, hi: float, log: bool = False, target: int = 5, integer: bool = False) -> list[float]:
+    """Round tick positions covering [lo, hi]: multiples of 1, 2, 2.5 or 5 x 10^k (about ``target`` of them),
+    or on a log axis the 1-2-5 values of each decade (only the powers of ten when that is too many);
+    ``integer`` keeps steps of at least 1 (an axis of step numbers). Empty when the range is not finite."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo or (log and lo <= 0):
+        return []
+    if log:
+        decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+        for mantissas in ((1, 2, 5), (1,)):
+            ticks = [m * 10.0 ** d for d in decades for m in mantissas if lo <= m * 10.0 ** d <= hi]
+            if len(ticks) <= target + 2:
+                break
+        return ticks if len(ticks) >= 2 else [lo, hi]
+    if hi == lo:
+        return [lo]
+    raw = (hi - lo) / max(target - 1, 1)
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if integer:
+        step = max(round(step), 1.0)
+    first, last = int(np.ceil(lo / step - 1e-9)), int(np.floor(hi / step + 1e-9))
+    return [float(round(k * step, 12)) + 0.0 for k in range(first, last + 1)]  # + 0.0: no "-0" label
+
+
+def _ticks(plt, axis: str, values: list[float]) -> None:
+    if values:
+        (plt.xticks if axis == "x" else plt.yticks)(values, [tick_text(v) for v in values])
+
+
+def tick_text(value: float) -> str:
+    """A short round tick label: 0, 0.25, 0.05, 1e-04 (``:g`` to 4 significant digits)."""
+    return f"{float(value):.4g}"
+
+
 @dataclass(frozen=True)
 class Curve:
     """A band (or single line when lo/hi are None) to draw on a :class:`LossChart`."""
@@ -98,6 +132,7 @@ class LossChart(Chart):
 
         def paint(plt) -> None:
             log = _positive(curves)
+            ys = []
             for c in curves:
                 b = c.band
                 # ~one point per column is as much as a line can show and halves the build time (a fixed
@@ -107,7 +142,13 @@ class LossChart(Chart):
                     plt.plot(x.tolist(), _clean(hi, log), color=c.color, marker="dot")
                     plt.plot(x.tolist(), _clean(lo, log), color=c.color, marker="dot")
                 plt.plot(x.tolist(), _clean(mid, log), color=c.color, marker="hd", label=c.label)
+                ys += [_clean(v, log) for v in ((mid,) if c.single else (lo, mid, hi))]
             plt.yscale("log" if log else "linear")  # clear_figure() keeps the previous scale
+            last = max(float(c.band.steps[-1]) if len(c.band.steps) else 0.0 for c in curves)
+            _ticks(plt, "x", nice_ticks(0.0, last, integer=True))
+            flat = np.concatenate([np.asarray(v, float) for v in ys]) if ys else np.array([])
+            if flat.size:
+                _ticks(plt, "y", nice_ticks(float(flat.min()), float(flat.max()), log=log))
             plt.title(title)
             plt.xlabel("step")
             plt.ylabel(ylabel)
@@ -147,6 +188,9 @@ class PatternChart(Chart):
             for t in traces:
                 y = np.nan_to_num(np.asarray(t.y, dtype=float), nan=0.0)
                 plt.plot(np.asarray(t.x, float).tolist(), y.tolist(), color=t.color, marker="hd", label=t.label)
+            lo = min(float(np.min(t.x)) for t in traces)
+            hi = max(float(np.max(t.x)) for t in traces)
+            _ticks(plt, "x", nice_ticks(lo, hi))
             plt.title(title)
             plt.xlabel("2θ (°)")
             plt.ylim(0, 1.05)
@@ -154,15 +198,32 @@ class PatternChart(Chart):
         self.draw(signature, paint)
 
 
+RATE_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def legend_text(labels: Sequence[str], colors: Sequence[int] = PALETTE) -> Text:
+    """A legend to show beside a chart (off its data): ``■ label`` in each line's colour."""
+    out = Text()
+    for i, label in enumerate(labels):
+        if i:
+            out.append("  ")
+        out.append("■ ", style=f"color({colors[i % len(colors)]})")
+        out.append(label)
+    return out
+
+
 class MatchFigure(Chart):
     """Figure 1 in the terminal: match rate against noise level, one line per method/mode, the 95%
-    Jeffreys interval of each point drawn as a vertical range (points shifted apart slightly)."""
+    Jeffreys interval of each point drawn as a vertical range (points shifted apart slightly). The
+    legend is not drawn on the plot (it would hide points): :func:`legend_text` of the series labels
+    goes beside it; ticks are the levels and quarter rates."""
 
     def show_series(self, series: Sequence[Series], *, title: str = "") -> None:
         if not series:
             self.placeholder(title or "no finished tasks yet")
             return
-        signature = (title, tuple((s.label, s.x.tobytes(), s.y.tobytes(), s.lo.tobytes(), s.hi.tobytes()) for s in series))
+        signature = (title, tuple((s.label, s.x.tobytes(), s.y.tobytes(), s.lo.tobytes(), s.hi.tobytes())
+                                  for s in series))
 
         def paint(plt) -> None:
             xs = np.unique(np.concatenate([s.x for s in series]))
@@ -172,12 +233,13 @@ class MatchFigure(Chart):
                 color = PALETTE[i % len(PALETTE)]
                 shift = (i - (len(series) - 1) / 2) * width / max(len(series), 1)
                 x = s.x + shift
-                plt.plot(x.tolist(), s.y.tolist(), color=color, marker="hd", label=s.label)
+                plt.plot(x.tolist(), s.y.tolist(), color=color, marker="hd")
                 for xi, lo, hi in zip(x, s.lo, s.hi):
                     if np.isfinite(lo) and np.isfinite(hi):
                         plt.plot([float(xi), float(xi)], [float(lo), float(hi)], color=color, marker="│")
             plt.ylim(0, 1.0)
-            plt.xticks(xs.tolist(), [f"{v:g}" for v in xs])
+            _ticks(plt, "y", list(RATE_TICKS))
+            _ticks(plt, "x", xs.tolist())
             plt.title(title)
             plt.xlabel("noise level σ")
             plt.ylabel("match rate")
