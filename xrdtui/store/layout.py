@@ -2,7 +2,8 @@
 
 One file per campaign (schema :data:`SCHEMA`), readable with plain h5py / ``h5ls -r`` once closed::
 
-    /                                   attrs: format="xrdtui-store", schema, kind ("campaign"|"landscapes"),
+    /                                   attrs: format="xrdtui-store", schema, kind ("campaign"|"landscapes"|
+                                               "refinement": xrdtui refine, one task per candidate),
                                                name, created (ISO 8601), config_text (TOML), config_hash,
                                                xrdtui_version, versions (JSON), seed, units (JSON), status_codes,
                                                conventions (JSON: pattern, optimiser, ... settings as used)
@@ -52,6 +53,8 @@ READABLE_SCHEMAS = (1, 2)  # schema-1 stores read with cell "conventional" and n
 LIBVER = ("v110", "v110")
 KIND_CAMPAIGN = "campaign"
 KIND_LANDSCAPES = "landscapes"
+KIND_REFINEMENT = "refinement"  # xrdtui refine: one task per candidate, the campaign layout
+TASK_KINDS = (KIND_CAMPAIGN, KIND_REFINEMENT)  # kinds whose /tasks, /progress and /runs readers show
 
 # --- root attributes -----------------------------------------------------------------------------
 A_FORMAT = "format"

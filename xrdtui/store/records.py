@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from xrdtui.store.layout import KIND_CAMPAIGN
+from xrdtui.store.layout import TASK_KINDS
 from xrdtui.vocab import CampaignState
 
 # Task status codes stored in /progress/status (int8).
@@ -248,7 +248,7 @@ class LandscapeRecord:
 
 @dataclass(frozen=True)
 class StoreInfo:
-    """Campaign-level facts from the root attributes. ``kind`` is "campaign" or "landscapes"."""
+    """Campaign-level facts from the root attributes. ``kind`` is "campaign", "refinement" or "landscapes"."""
 
     path: str
     kind: str
@@ -264,8 +264,8 @@ class StoreInfo:
 
     @property
     def is_campaign(self) -> bool:
-        """A sweep's store (not one holding landscapes only)."""
-        return self.kind == KIND_CAMPAIGN
+        """A store of tasks (a sweep's or a refinement's), not one holding landscapes only."""
+        return self.kind in TASK_KINDS
 
 
 @dataclass(frozen=True)

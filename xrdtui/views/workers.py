@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdtui.errors import StoreError
-from xrdtui.store.layout import KIND_CAMPAIGN
+from xrdtui.store.layout import TASK_KINDS
 from xrdtui.store.records import (
     Failure,
     LandscapeRecord,
@@ -122,7 +122,7 @@ class Campaign:
 
     @property
     def is_campaign(self) -> bool:
-        return self.kind == KIND_CAMPAIGN
+        return self.kind in TASK_KINDS  # a sweep or a refinement
 
     @property
     def state(self) -> str:
