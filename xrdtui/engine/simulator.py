@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from xrdtui.engine import lattice as lat
+from xrdtui.engine import resources
 from xrdtui.engine.profile import WarpedBroadener, caglioti_fwhm, height_as_area
 from xrdtui.engine.scattering import FormFactorTable, scattering_params
 from xrdtui.errors import ConfigError, InputError
@@ -136,6 +137,9 @@ def _broadener(settings: PatternSettings, points_per_fwhm: float, pad_fwhm: floa
                                dtype=dtype, device=device)
 
 
+STRAIN_MARGIN = 0.5  # default X: enumerated reflections stay complete for d-spacings stretched by up to 50 %
+
+
 class XRDSimulator:
     """Batched differentiable pattern simulator for variants of one template structure.
 
@@ -144,7 +148,7 @@ class XRDSimulator:
     ``sim.invalid_members(lattice, frac) -> BoolTensor[B]``; ``sim.outside_margin(lattice) -> BoolTensor[B]``.
     """
 
-    def __init__(self, structure, settings: PatternSettings = PatternSettings(), strain_margin: float = 0.5,
+    def __init__(self, structure, settings: PatternSettings = PatternSettings(), strain_margin: float = STRAIN_MARGIN,
                  device="cpu", profile_dtype=torch.float32, points_per_fwhm: float = 8.0,
                  pad_fwhm: float = 40.0):
         settings.validate()
@@ -192,6 +196,17 @@ class XRDSimulator:
         wl = settings.wavelength
         self._sin_cut = math.sin(math.radians(settings.two_theta_cut / 2.0))
         self._g2_cut = (2.0 * self._sin_cut / wl) ** 2
+        self._budget = resources.memory_budget()
+        need = resources.estimate(params[:3], float(structure.lattice.volume), wavelength=wl,
+                                  two_theta_cut=settings.two_theta_cut, strain_margin=self.strain_margin,
+                                  n_sites=self.n_sites, n_elements=len(symbols), batch=1)
+        if need.enumeration_bytes > self._budget:
+            a, b, c = params[:3]
+            raise InputError(
+                f"cell too large for the simulator: {a:.4g} x {b:.4g} x {c:.4g} A has ~{need.reflections:.3g} "
+                f"reflections up to 2theta = {settings.two_theta_cut:g} deg; listing them needs "
+                f"~{resources.gib(need.enumeration_bytes)} of the {resources.gib(self._budget)} allowed "
+                "(XRDTUI_MEMORY_GB)")
         hkl = _enumerate_hkl(params, (1.0 + self.strain_margin) * 2.0 * self._sin_cut / wl)
         self.hkl = hkl
         self._hkl = torch.tensor(hkl, dtype=torch.float64, device=self.device)
@@ -285,10 +300,23 @@ class XRDSimulator:
                 frac = torch.where(keep[..., None], frac, self.template_frac.to(frac.dtype))
         return lattice, frac, single, bad
 
+    def batch_bytes(self, batch: int) -> int:
+        """Estimated bytes of one pattern call with gradients for ``batch`` members (engine.resources)."""
+        per = 4 * len(self.elements) + 2 * self.n_sites + 12
+        return int(resources.WORKSPACE * 4 * batch * len(self.hkl) * per)
+
+    def _check_batch(self, batch: int) -> None:
+        need = self.batch_bytes(batch)
+        if need > self._budget:
+            raise InputError(
+                f"a batch of {batch} cells x {len(self.hkl)} reflections needs ~{resources.gib(need)} of the "
+                f"{resources.gib(self._budget)} allowed (XRDTUI_MEMORY_GB): use fewer distortions or starts")
+
     # ----------------------------------------------------------------- physics
     def _peaks(self, lattice, frac):
         """Positions (2θ, degrees; lattice dtype) and integrated intensities (profile dtype) [B, R] of the
         reflections in range for at least one member."""
+        self._check_batch(lattice.shape[0])
         gs6 = lat.reciprocal_metric6_fast(lattice)
         tab = self._tables(lattice.dtype, frac is None)
         g2 = gs6 @ tab["hh"].T  # [B, R_all]: 1/d² = hᵀ G* h in Å⁻²

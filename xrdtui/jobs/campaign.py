@@ -78,6 +78,8 @@ def structure_infos(config: ExperimentConfig):
     for source in config.structures:
         s = structure_for(source)
         other = {cell: structure_for(source, cell) for cell in cells}
+        for structure in (s, *other.values()):
+            check_memory(structure_label(source), structure, config)
         sga = SpacegroupAnalyzer(s, symprec=SYMPREC)
         sim = simulator_for(source, config.pattern)
         infos.append(
@@ -96,6 +98,24 @@ def structure_infos(config: ExperimentConfig):
             )
         )
     return infos
+
+
+def check_memory(label: str, structure, config: ExperimentConfig) -> None:
+    """ConfigError, before anything is built, when the simulator would not fit in memory for this structure
+    and the campaign's batch of distortions (engine.resources explains the estimate)."""
+    from xrdtui.engine import resources
+    from xrdtui.engine.simulator import STRAIN_MARGIN, PatternSettings
+
+    settings = PatternSettings(**config.pattern)
+    need = resources.estimate(structure.lattice.abc, structure.lattice.volume, wavelength=settings.wavelength,
+                              two_theta_cut=settings.two_theta_cut, strain_margin=STRAIN_MARGIN, n_sites=len(structure),
+                              n_elements=len(structure.composition.elements), batch=config.distortions)
+    budget = resources.memory_budget()
+    if need.peak_bytes > budget:
+        raise ConfigError(
+            f"{label}: ~{need.reflections:.3g} reflections x {config.distortions} distortions need "
+            f"~{resources.gib(need.peak_bytes)} of memory, {resources.gib(budget)} allowed (XRDTUI_MEMORY_GB): "
+            "use fewer distortions or a smaller cell")
 
 
 def structure_source(source: str) -> str:
