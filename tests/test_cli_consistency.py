@@ -102,3 +102,10 @@ def test_tui_commands_without_a_terminal_fail_with_the_hint(stores, command, cap
 def test_export_needs_an_output_or_a_folder(stores, capsys):
     assert cli("export", stores / "camp.h5") == 2
     assert "--output" in capsys.readouterr().err
+
+
+def test_figure_member_without_a_task_is_a_usage_error(stores, capsys):
+    code = cli("figure", "member", str(stores / "camp.h5"), "-o", str(stores / "m.png"))
+    assert code == 2
+    assert "--task" in capsys.readouterr().err
+    assert not (stores / "m.png").exists()

@@ -327,6 +327,13 @@ def test_app_path_imports_nothing_heavy():
     assert out.stdout.strip() == "[]"
 
 
+def test_sweep_command_passes_the_worker_count():
+    from xrdtui.jobs.detached import sweep_command
+
+    assert sweep_command("quick", Path("s.h5"), workers=3)[-2:] == ["--workers", "3"]
+    assert "--workers" not in sweep_command("quick", Path("s.h5"))
+
+
 def test_detached_sweep_survives_in_its_own_session(tmp_path):
     from xrdtui.jobs.detached import start_sweep
 
@@ -356,8 +363,8 @@ async def test_new_sweep_dialog_starts_a_detached_run(monkeypatch, tmp_path):
 
     started = []
 
-    def fake_start(config, store, *, resume=False, cwd=None):
-        started.append((config, store, resume))
+    def fake_start(config, store, *, resume=False, workers=None, cwd=None):
+        started.append((config, store, resume, workers))
         return SweepProcess(4242, store, store.with_suffix(".log"), ("python",))
 
     monkeypatch.setattr(sweep_screen, "start_sweep", fake_start)
@@ -370,9 +377,10 @@ async def test_new_sweep_dialog_starts_a_detached_run(monkeypatch, tmp_path):
         box.value = "paper"
         await pilot.pause(0.1)
         assert app.screen.query_one("#sweep-store", Input).value == "paper.h5"
+        app.screen.query_one("#sweep-workers", Input).value = "3"
         await pilot.click("#sweep-start")
         await pilot.pause(0.2)
-        assert started == [("paper", tmp_path / "paper.h5", False)]
+        assert started == [("paper", tmp_path / "paper.h5", False, 3)]
         assert app.current_mode == "monitor" and app.store == tmp_path / "paper.h5"
         await settle(pilot)
         banner = app.screen.query_one(Banner)

@@ -27,6 +27,9 @@ def figure_cmd(
     from xrdtui.figures import render
 
     kind = kind.strip().lower()
+    if kind == "member" and task is None:
+        raise typer.BadParameter("the member figure needs the task, e.g. --task U2Ti/lattice/0.1/cosine",
+                                 param_hint="--task")
     path = render(kind, store, out, key=key, structure=structure, task=task, member=member, n_minima=minima,
                   metric=metric)
     size = path.stat().st_size

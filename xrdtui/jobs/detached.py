@@ -26,15 +26,18 @@ class SweepProcess:
     command: tuple[str, ...]
 
 
-def sweep_command(config: str, store: Path, resume: bool = False) -> list[str]:
-    """The command line of a detached sweep."""
+def sweep_command(config: str, store: Path, resume: bool = False, workers: int | None = None) -> list[str]:
+    """The command line of a detached sweep (``workers``: processes; None: the configuration's)."""
     cmd = [sys.executable, "-m", "xrdtui", "run", config, "--store", str(store)]
     if resume:
         cmd.append("--resume")
+    if workers is not None:
+        cmd += ["--workers", str(int(workers))]
     return cmd
 
 
-def start_sweep(config: str, store: Path, *, resume: bool = False, cwd: Path | None = None) -> SweepProcess:
+def start_sweep(config: str, store: Path, *, resume: bool = False, workers: int | None = None,
+                cwd: Path | None = None) -> SweepProcess:
     """Start ``xrdtui run`` detached from this process (own session, stdin closed, output to
     ``<store>.log``); ConfigError when the store folder cannot be made or the process cannot start."""
     config = config.strip()
@@ -46,7 +49,9 @@ def start_sweep(config: str, store: Path, *, resume: bool = False, cwd: Path | N
     except OSError as exc:
         raise ConfigError(f"cannot create {store.parent}: {exc.strerror or exc}") from None
     log = store.with_suffix(".log")
-    cmd = sweep_command(config, store, resume)
+    if workers is not None and not 1 <= int(workers) <= 256:
+        raise ConfigError(f"workers must be between 1 and 256, got {workers}")
+    cmd = sweep_command(config, store, resume, workers)
     try:
         with open(log, "ab") as out:
             proc = subprocess.Popen(

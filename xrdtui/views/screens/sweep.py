@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from textual import on
@@ -30,6 +31,7 @@ class NewSweepScreen(ModalScreen[SweepProcess | None]):
     def __init__(self, folder: Path) -> None:
         super().__init__()
         self.folder = Path(folder)
+        self._workers: int | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sweep-box"):
@@ -38,6 +40,8 @@ class NewSweepScreen(ModalScreen[SweepProcess | None]):
             yield Input("quick", id="sweep-config")
             yield Label(f"store file in {self.folder}/ (an unfinished one is resumed)")
             yield Input("quick.h5", id="sweep-store")
+            yield Label(f"worker processes (blank: the configuration's; this machine has {os.cpu_count()} cores)")
+            yield Input("", id="sweep-workers", type="integer", placeholder="from the configuration")
             yield Static("", id="sweep-error")
             with Horizontal(id="sweep-buttons"):
                 yield Button("Start", variant="primary", id="sweep-start")
@@ -55,6 +59,12 @@ class NewSweepScreen(ModalScreen[SweepProcess | None]):
         error = self.query_one("#sweep-error", Static)
         if not name:
             error.update("give a store file name")
+            return
+        text = self.query_one("#sweep-workers", Input).value.strip()
+        try:
+            self._workers = int(text) if text else None
+        except ValueError:
+            error.update(f"workers must be a whole number, got {text!r}")
             return
         store = self.folder / (name if name.endswith(".h5") else f"{name}.h5")
         if not store.exists():
@@ -81,7 +91,7 @@ class NewSweepScreen(ModalScreen[SweepProcess | None]):
 
     def _launch(self, config: str, store: Path, resume: bool) -> None:
         try:
-            proc = start_sweep(config, store, resume=resume)
+            proc = start_sweep(config, store, resume=resume, workers=self._workers)
         except XrdtuiError as exc:
             self.query_one("#sweep-error", Static).update(str(exc))
             return
