@@ -39,6 +39,12 @@ class StoreError(XrdtuiError):
     exit_code = 5
 
 
+class OutputError(XrdtuiError):
+    """An output file or folder cannot be written (read-only place, a directory in the way, a full disk)."""
+
+    exit_code = 1
+
+
 class StoreWriteFailed(StoreError):
     """Writing a store failed inside HDF5 (a full disk, an I/O error). HDF5's state is then unusable: any
     later flush or close of that file crashes the process, so the CLI exits at once after printing the line

@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 import fnmatch
 import math
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from xrdtui.errors import StoreError
+from xrdtui.errors import OutputError, StoreError
 from xrdtui.vocab import PARAM_NAMES
 
 ENERGY_UNIT = "eV/atom"
@@ -183,11 +184,29 @@ def _sink(output: Path | str):
         yield sys.stdout
         return
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.is_dir():
+        raise OutputError(f"{output} is a directory: give a file name, e.g. {output / 'results.csv'}")
     tmp = output.with_name(output.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        yield fh
-    tmp.replace(output)  # never leave a half-written CSV under the requested name
+    created = False
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("x", newline="", encoding="utf-8") as fh:  # "x": never clobber another export's .part
+            created = True
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())  # a full disk shows here, before the rename
+        tmp.replace(output)  # never leave a half-written CSV under the requested name
+    except FileExistsError:
+        raise OutputError(f"{tmp} exists: another export is writing {output.name} (or one was killed: "
+                          "remove it)") from None
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        if created and tmp.exists():
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
 
 def _strict_cell(res, key: str, b: int) -> str:
@@ -322,7 +341,15 @@ def _pmg_structure(species: list[str], lattice, frac):
 
 def _write_one(structure, path: Path, comment: str, symprec: float | None, poscar: bool) -> str:
     """Write ``structure`` as CIF (symmetry found at ``symprec``; P1 when None) or POSCAR; returns the
-    space group written (CIF) or ""."""
+    space group written (CIF) or ""; OutputError (no partial file left) when the folder cannot take it."""
+    try:
+        return _write_structure_file(structure, path, comment, symprec, poscar)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_structure_file(structure, path: Path, comment: str, symprec: float | None, poscar: bool) -> str:
     if poscar:
         from pymatgen.io.vasp import Poscar
 
@@ -349,7 +376,12 @@ def write_structures(reader, folder: Path, *, pattern: str | None = None, member
     import numpy as np
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is a file: --cif/--poscar take a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
     structures = reader.structures()
     suffix = ".vasp" if poscar else ".cif"
     files: list[Path] = []
