@@ -59,7 +59,6 @@ def test_content_hash_ignores_store_and_workers_but_not_seed():
         (('[optimizer]', '[pattern]\nprofile = "lorentz"\n[optimizer]'), "pattern: unknown peak profile"),
         (('[optimizer]', '[matcher]\nltoll = 0.2\n[optimizer]'), "unknown key 'ltoll'"),
         (('[optimizer]', '[strict]\nstol = -1\n[optimizer]'), "strict: stol must be a positive number"),
-        (('structures = ["U2Ti", "au2s"]', 'structures = ["Unobtainium"]'), "neither a benchmark"),
         (('method = "gd"', 'method = "lbfgs"'), "optimizer"),
         (('max_steps = 20', 'max_stepz = 20'), "unknown key 'max_stepz'"),
         (('members = 2', 'members = 9'), "chgnet.members"),
@@ -75,6 +74,14 @@ def test_bad_config_is_one_line_config_error(edit, fragment):
     message = str(info.value)
     assert fragment in message
     assert "\n" not in message
+
+
+def test_a_missing_structure_is_bad_structure_input_as_for_landscape():
+    from xrdtui.errors import InputError
+
+    with pytest.raises(InputError, match="neither a benchmark") as info:
+        parse_config(GOOD.replace('structures = ["U2Ti", "au2s"]', 'structures = ["Unobtainium"]'))
+    assert info.value.exit_code == 3 and "\n" not in str(info.value)
 
 
 def test_missing_file_is_config_error(tmp_path):

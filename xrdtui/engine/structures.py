@@ -331,6 +331,44 @@ def _without_monty_keys(value):
     return value
 
 
+CELL_KEYS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
+             "_cell_angle_gamma")
+
+
+def _cif_problem(text: str) -> str | None:
+    """What is wrong with a CIF pymatgen could not read, in the user's terms (missing or impossible cell,
+    no atom sites), or None when it is something else. The cell's volume factor
+    V/(abc) = sqrt(1 − cos²α − cos²β − cos²γ + 2 cosα cosβ cosγ) must be real and positive."""
+    import math
+
+    from pymatgen.io.cif import CifFile
+
+    try:
+        blocks = list(CifFile.from_str(text).data.values())
+    except Exception:
+        return "not CIF text: no data_ block could be read"
+    if not blocks:
+        return "no data_ block: the file is empty or truncated"
+    data = blocks[0].data
+    missing = [k for k in CELL_KEYS if k not in data]
+    if missing:
+        return f"missing {', '.join(missing)}: the file is incomplete or truncated"
+    try:
+        values = [float(str(data[k]).split("(")[0]) for k in CELL_KEYS]
+    except ValueError:
+        return "cell parameters are not numbers"
+    a, b, c, al, be, ga = values
+    if min(a, b, c) <= 0:
+        return f"cell lengths must be positive, got {a:g}, {b:g}, {c:g} A"
+    cos = [math.cos(math.radians(x)) for x in (al, be, ga)]
+    v2 = 1 - sum(x * x for x in cos) + 2 * cos[0] * cos[1] * cos[2]
+    if not all(0 < x < 180 for x in (al, be, ga)) or v2 <= 1e-8:
+        return f"cell angles {al:g}, {be:g}, {ga:g} deg describe no cell (zero or imaginary volume)"
+    if not any(k.startswith("_atom_site_fract_") or k.startswith("_atom_site_cartn_") for k in data):
+        return "no atom sites (_atom_site_fract_x ...): the file is incomplete or truncated"
+    return None
+
+
 def _parse_cif(text: str, path: Path) -> Structure:
     from pymatgen.io.cif import CifParser
 
@@ -343,7 +381,7 @@ def _parse_cif(text: str, path: Path) -> Structure:
     except Exception as exc:
         # pymatgen's own reason ("no structures") hides the cause; its first parse warning names it
         notes = list(getattr(parser, "warnings", []) or [])
-        reason = _one_line(exc) + (f"; {_one_line(Exception(notes[0]))}" if notes else "")
+        reason = _cif_problem(text) or (_one_line(exc) + (f"; {_one_line(Exception(notes[0]))}" if notes else ""))
         raise InputError(f"{path.name}: cannot parse CIF ({reason})") from exc
     if not structures:
         raise InputError(f"{path.name}: CIF contains no structure")

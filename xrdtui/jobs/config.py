@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xrdtui.errors import ConfigError
+from xrdtui.errors import ConfigError, InputError
 from xrdtui.vocab import CELLS, DESCENT_MODES, NOISE_TYPES, STRAIN_FORMS, Cell, MethodKind, StrainForm
 
 # Keys of the top level and their types. Validation is explicit so that a typo is an error, not a silent default.
@@ -374,7 +374,7 @@ def _resolve_structure_names(names: tuple[str, ...], base_dir: Path | None) -> t
         if not path.is_absolute() and base_dir is not None and not path.exists():
             path = base_dir / path
         if not path.is_file():
-            raise ConfigError(
+            raise InputError(  # a missing structure is bad structure input (exit 3), as for `landscape`
                 f"structures: '{name}' is neither a benchmark ({', '.join(BENCHMARK_NAMES)}) nor a structure file"
             )
         out.append(str(path.resolve()))
