@@ -1,4 +1,5 @@
-"""``xrdtui open`` and ``xrdtui watch``: the Textual app on a store file or a folder of stores."""
+"""``xrdtui open``, ``xrdtui watch`` and ``xrdtui explore``: the Textual app on a store file or a folder of
+stores, or straight on the landscape explorer."""
 
 from __future__ import annotations
 
@@ -48,3 +49,23 @@ def watch_store(
 
     launch_app(store, watch=True)
 
+
+@app.command("explore")
+def explore_cmd(
+    structure: str = typer.Argument("U2Ti", help="A benchmark name (e.g. U2Ti) or a CIF / pymatgen-JSON file."),
+    store: Optional[Path] = typer.Option(
+        None, "--store", "-o", help="The folder (or store) the app shows; ctrl+s saves slices into landscapes.h5 "
+                                    "there (default: ./store)."),
+) -> None:
+    """Explore a structure's loss landscape live: slices computed as you choose them, cursor, minima, descent."""
+    from xrdtui.engine.structures import NAMED, canonical_name
+    from xrdtui.errors import InputError
+
+    name = canonical_name(structure)
+    if name is None and not Path(structure).is_file():
+        raise InputError(f"{structure!r} is neither a named structure ({', '.join(NAMED)}) nor an existing file")
+    store = store or default_store_location()
+    _need_terminal("explore", store)
+    from xrdtui.views.app import XrdtuiApp
+
+    XrdtuiApp(store, explore=name or structure).run()

@@ -17,7 +17,7 @@ INTRO = (
 
 SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("everywhere", (
-        ("b m t l", "runs browser · live monitor · match table · landscapes"),
+        ("b m t l L", "runs browser · live monitor · match table · landscapes · explorer"),
         ("ctrl+n", "start a sweep in the background (it keeps running when the app closes)"),
         ("? q", "this help · quit"),
         ("tab, arrows", "move between panels / inside one; enter opens"),
@@ -50,6 +50,19 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("o p s", "next objective · parameter pair · structure"),
         ("[ ]", "previous / next slice"),
         ("", "dark = low objective (colours clipped to 2-98%); + truth, 1-9 minima, · path, o start"),
+        ("e", "explore this slice live (the explorer on its structure, pair, objective and ranges)"),
+    )),
+    ("explorer", (
+        ("L", "from any screen (or `xrdtui explore STRUCTURE`): a slice of any objective computed live"),
+        ("c", "choose: structure (benchmark or CIF/JSON path), parameters, objective, span or ranges, points"),
+        ("s p o", "next benchmark structure · parameter pair · objective (chgnet: CHGNet energy, slow)"),
+        ("+ - r", "wider / narrower span · next resolution (51, 101, 201 points per axis)"),
+        ("f w", "crystal-family tie (the landscape projected descent sees) · next peak width W (broad = smooth)"),
+        ("arrows", "move the cursor one map cell (shift: one grid point); a click puts it there; home: truth"),
+        ("1-9", "cursor to minimum k (listed with depth and distance from the truth)"),
+        ("d x", "descent from the cursor in the three modes (free, from the projected start, projected) · clear"),
+        ("ctrl+s", "save the slice (with its paths) in landscapes.h5 of the folder, as `xrdtui landscape` does"),
+        ("", "the slice fills in coarse first; any new choice cancels the one computing"),
     )),
 )
 

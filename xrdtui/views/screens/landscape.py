@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -29,6 +31,7 @@ class LandscapeScreen(StoreScreen):
         Binding("s", "cycle('structure')", "Structure"),
         Binding("left_square_bracket", "step(-1)", "Prev"),
         Binding("right_square_bracket", "step(1)", "Next"),
+        Binding("e", "explore", "Explore", show=False),  # listed in the help screen
     ]
 
     def compose(self) -> ComposeResult:
@@ -120,6 +123,25 @@ class LandscapeScreen(StoreScreen):
     def action_cycle(self, what: str) -> None:
         if self._index and self.app.landscape_key:
             self._open(cycle_landscape(list(self._index), self.app.landscape_key, what))
+
+    def action_explore(self) -> None:
+        """Open the explorer on the slice shown: its structure (the source `xrdtui landscape` was given when it
+        is a benchmark name or an existing file, else the stored name), pair, objective, ranges and points."""
+        rec = self._record
+        if rec is None:
+            return
+        from xrdtui.engine.structures import canonical_name
+
+        source = str(rec.attrs.get("source") or "")
+        structure = source if source and (canonical_name(source) or Path(source).is_file()) else rec.structure
+        a1, a2 = np.asarray(rec.axis1, float), np.asarray(rec.axis2, float)
+        request = dict(structure=structure, p1=rec.p1, p2=rec.p2, objective=rec.objective,
+                       range1=(float(a1.min()), float(a1.max())), range2=(float(a2.min()), float(a2.max())),
+                       points=int(max(len(a1), len(a2))), tied=bool(rec.attrs.get("tied", False)))
+        if "pattern_W" in rec.attrs:
+            request["width"] = float(rec.attrs["pattern_W"])
+        self.app.explore_request = request
+        self.app.action_goto("explorer")
 
     def action_step(self, step: int) -> None:
         keys = list(self._index)

@@ -83,14 +83,33 @@ class Heatmap(Widget):
         w, h = self.size.width, self.size.height
         if rec is None:
             return Text("no landscape selected", style="dim")
-        key = (id(rec), w, h)
+        key = (id(rec), w, h, self.overlay_key())
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         text = self._draw(rec, max(w - Y_MARGIN, 4), max(h - 1, 2))
         self._cache = (key, text)
         return text
 
+    def extra_marks(self) -> list[tuple[float, float, str, Style]]:
+        """Marks (p1, p2, character, style) a subclass draws over the others; their state goes in
+        :meth:`overlay_key` so a change redraws."""
+        return []
+
+    def overlay_key(self) -> object:
+        return None
+
     def _draw(self, rec: LandscapeRecord, width: int, rows: int) -> Text:
+        lines = self._pieces(rec, width, rows)
+        text = Text(no_wrap=True, overflow="crop")
+        for k, line in enumerate(lines):
+            for chunk, style in line:
+                text.append(chunk, style)
+            if k < len(lines) - 1:
+                text.append("\n")
+        return text
+
+    def _pieces(self, rec: LandscapeRecord, width: int, rows: int) -> list[list[tuple[str, Style | str]]]:
+        """The drawing as rows of (characters, style): ``rows`` map rows with their y label, then the x axis."""
         height = 2 * rows
         img = grid_to_image(rec.grid, width, height)
         norm, vmin, vmax = normalise(img)
@@ -124,40 +143,42 @@ class Heatmap(Widget):
                 mark(m.p1, m.p2, str(m.rank + 1), Style(color=MINIMUM_COLOUR, bold=True))
         if truth_cell is not None and marks.get(truth_cell, ("+",))[0] != "+":
             self.truth_under = int(marks[truth_cell][0])
+        for p1, p2, char, style in self.extra_marks():  # e.g. a cursor, drawn over everything
+            mark(p1, p2, char, style)
 
         a1 = np.asarray(rec.axis1, float)
         a2 = np.asarray(rec.axis2, float)
         ylabels = {0: f"{a2.max():.4g}", rows - 1: f"{a2.min():.4g}", rows // 2: f"{rec.p2} ({rec.unit2})"}
-        text = Text(no_wrap=True, overflow="crop")
+        lines: list[list[tuple[str, Style | str]]] = []
         styles: dict[tuple[int, int], Style] = {}
         for r in range(rows):
             label = ylabels.get(r, "")
-            text.append(f"{label[: Y_MARGIN - 1]:>{Y_MARGIN - 1}} ", style="dim")
+            line: list[tuple[str, Style | str]] = [(f"{label[: Y_MARGIN - 1]:>{Y_MARGIN - 1}} ", "dim")]
+            lines.append(line)
             top, bottom = level[2 * r], level[2 * r + 1]
             for c in range(width):
                 t, b = int(top[c]), int(bottom[c])
                 if (r, c) in marks:
                     char, mstyle = marks[(r, c)]
                     level_bg = max(t, b)
-                    if level_bg >= 0:
+                    if level_bg >= 0 and mstyle.bgcolor is None:  # a mark with its own background keeps it
                         # white marks vanish on the bright (yellow) end of viridis: draw them black there
                         if level_bg > 0.6 * LEVELS and mstyle.color == _WHITE:
                             mstyle = mstyle + Style(color="#000000")
                         mstyle = mstyle + Style(bgcolor=_PALETTE[level_bg])
-                    text.append(char, mstyle)
+                    line.append((char, mstyle))
                     continue
                 st = styles.get((t, b))
                 if st is None:
                     st = styles[(t, b)] = Style(
                         color=_PALETTE[t] if t >= 0 else None, bgcolor=_PALETTE[b] if b >= 0 else None
                     )
-                text.append("▀" if t >= 0 else " ", st)
-            text.append("\n")
+                line.append(("▀" if t >= 0 else " ", st))
         left, right = f"{a1.min():.4g}", f"{a1.max():.4g}"
         mid = f"{rec.p1} ({rec.unit1})"
         gap = max(width - len(left) - len(right) - len(mid), 2)
-        text.append(" " * Y_MARGIN + left + " " * (gap // 2) + mid + " " * (gap - gap // 2) + right, style="dim")
-        return text
+        lines.append([(" " * Y_MARGIN + left + " " * (gap // 2) + mid + " " * (gap - gap // 2) + right, "dim")])
+        return lines
 
 
 def _cell_of(rec: LandscapeRecord, point, width: int, height: int) -> tuple[int, int] | None:
