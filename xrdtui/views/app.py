@@ -41,15 +41,19 @@ class XrdtuiApp(App):
         "monitor": _screen("monitor", "MonitorScreen"),
         "matches": _screen("matches", "MatchScreen"),
         "landscape": _screen("landscape", "LandscapeScreen"),
+        "explorer": _screen("explorer", "ExplorerScreen"),
     }
+    # Quit and Help first: the footer lists the screen's keys, then these, and cuts what does not fit in
+    # 80 columns (every key is also in the help screen).
     BINDINGS = [
+        Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
         Binding("b", "goto('browser')", "Runs"),
         Binding("m", "goto('monitor')", "Monitor"),
         Binding("t", "goto('matches')", "Matches"),
         Binding("l", "goto('landscape')", "Landscape"),
+        Binding("L", "goto('explorer')", "Explore", show=False),  # listed in the help screen
         Binding("ctrl+n", "new_sweep", "New sweep"),
-        Binding("q", "quit", "Quit"),
     ]
 
     store: reactive[Path | None] = reactive(None, init=False)
@@ -64,6 +68,7 @@ class XrdtuiApp(App):
         scan_s: float = 2.0,
         clock: Callable[[], float] = time.time,
         pool=None,
+        explore: str | None = None,
     ) -> None:
         super().__init__()
         self.target = Path(target)
@@ -75,6 +80,8 @@ class XrdtuiApp(App):
         self._pool_lock = threading.Lock()
         self.landscape_key: str | None = None
         self.sweeps: list = []  # SweepProcess started from this app
+        self.explore_structure = explore  # open on the explorer with this structure (`xrdtui explore`)
+        self.explore_request: dict | None = None  # Choice fields another screen asks the explorer to show
         self.sub_title = str(self.target)
 
     @property
@@ -95,7 +102,9 @@ class XrdtuiApp(App):
     def on_mount(self) -> None:
         if self.target.is_file() or (self.watch_live and self.target.suffix == ".h5"):
             self.store = self.target  # a file that does not exist yet is waited for by the monitor
-        if self.watch_live:
+        if self.explore_structure:
+            self.switch_mode("explorer")
+        elif self.watch_live:
             self.switch_mode("monitor")
             if self.store is None:
                 self._pick_live()
