@@ -357,6 +357,8 @@ def _cif_problem(text: str) -> str | None:
         values = [float(str(data[k]).split("(")[0]) for k in CELL_KEYS]
     except ValueError:
         return "cell parameters are not numbers"
+    if not all(math.isfinite(v) for v in values):
+        return f"cell parameters must be finite numbers, got {', '.join(f'{v:g}' for v in values)}"
     a, b, c, al, be, ga = values
     if min(a, b, c) <= 0:
         return f"cell lengths must be positive, got {a:g}, {b:g}, {c:g} A"
