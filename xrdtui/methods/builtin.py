@@ -201,7 +201,7 @@ register_method(Method(
     members=(CHGNET.name, "members"),
     tracks_coords=lambda noise: True,  # CHGNet moves atoms and cell
     splittable=True,
-    cost=40.0,
+    cost=8.0,  # measured on the paper sweep: 9.0e-6 worker-s per cost unit vs 4.6e-5 for XRD descent at cost 1
     warm=warm_chgnet,
     label="CHGNet",
     colour="#444444",
