@@ -179,6 +179,27 @@ async def test_a_new_choice_cancels_the_old_slice_and_no_stale_rows_land(tmp_pat
 
 
 @sync
+async def test_leaving_the_explorer_stops_its_slice_and_coming_back_finishes_it(tmp_path, u2ti):
+    app = explorer_app(tmp_path, structure="U2Ti", p1="a", p2="c", points=101)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ExplorerScreen), what="the explorer")
+        screen = app.screen
+        await until(pilot, lambda: screen.update is not None, what="the first pass")
+        assert not screen.update.complete
+        gen = screen.gen
+        await pilot.press("b")  # to the runs browser
+        await until(pilot, lambda: not isinstance(app.screen, ExplorerScreen), what="another screen")
+        slices = [w for w in app.workers if w.group == "slice"]
+        await until(pilot, lambda: all(w.is_cancelled or w.is_finished for w in slices), timeout=30,
+                    what="the slice worker to stop")
+        assert screen.evaluated[gen] < 101 * 101
+        await pilot.press("L")
+        back = await complete(pilot)
+        assert back is screen and screen.gen == gen + 1 and screen.update.values.shape == (101, 101)
+        assert np.isfinite(screen.update.values).all()
+
+
+@sync
 async def test_tie_and_peak_width_toggles_show_the_engine_landscapes(tmp_path, u2ti):
     app = explorer_app(tmp_path, structure="U2Ti", p1="a", p2="c", points=41)
     async with app.run_test(size=SIZE) as pilot:

@@ -149,8 +149,16 @@ class ExplorerScreen(Screen):
         self.start_slice()
 
     def on_screen_resume(self) -> None:
-        if hasattr(self, "gen") and self._take_request():
+        if not hasattr(self, "gen"):
+            return
+        unfinished = self.update is None or self.update.done < self.update.total
+        if self._take_request() or unfinished:  # a slice left half-computed when the screen was left: again
             self.start_slice()
+
+    def on_screen_suspend(self) -> None:
+        # leaving the explorer stops its computations: they would only compete with the screen now shown
+        for group in ("slice", "probe", "descent"):
+            self.workers.cancel_group(self, group)
 
     def _take_request(self) -> bool:
         """Another screen asked to explore a choice (``app.explore_request``, a dict of Choice fields)."""
