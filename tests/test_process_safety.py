@@ -129,6 +129,7 @@ def test_sigterm_and_ctrl_c_end_in_one_line_with_the_resume_command(tmp_path, si
         assert not r.progress().live and not r.progress().finished
 
 
+@pytest.mark.slow  # ~100 s on 2 cores: the campaign runs to its end after the kill
 def test_a_killed_worker_is_survived(tmp_path):
     proc, store = _start(tmp_path)
     workers = _wait_for_workers(proc, store, 2)

@@ -325,3 +325,21 @@ def test_form_factor_table_matches_the_formula_and_its_derivative():
     np.testing.assert_allclose(dfds2.numpy(), fd.numpy(), rtol=1e-6, atol=1e-6)
     with pytest.raises(InputError):
         FormFactorTable(("Fe", "Md"))
+
+
+def test_a_cell_without_reflections_in_range_gives_an_empty_pattern():
+    """A tiny cell (every d < λ / (2 sin 45°)) has no peak in 0-90°: the pattern is all
+    zeros with a zero gradient, not an error (found by the fuzz test; pymatgen's XRDCalculator raises on it)."""
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.from_parameters(1, 1, 1, 30, 30, 30), ["Na", "Na"], [[0, 0, 0], [0, 0, 0.1]])
+    recip = s.lattice.reciprocal_lattice_crystallographic.matrix  # |g| = 1/d
+    hkl = np.array([(h, k, l) for h in range(-4, 5) for k in range(-4, 5) for l in range(-4, 5) if (h, k, l) != (0, 0, 0)])
+    d_max = 1.0 / np.linalg.norm(hkl @ recip, axis=1).min()
+    assert 1.5406 / (2 * d_max) > np.sin(np.radians(45.0))  # even the widest spacing diffracts beyond 90°
+    sim = XRDSimulator(s)
+    lattice = torch.tensor([[1.0, 1.0, 1.0, 30.0, 30.0, 30.0]] * 2, dtype=torch.float64, requires_grad=True)
+    out = sim.pattern(lattice)
+    out.sum().backward()
+    assert out.shape == (2, 9000) and float(out.abs().max()) == 0.0
+    assert torch.equal(lattice.grad, torch.zeros_like(lattice))

@@ -322,6 +322,9 @@ class XRDSimulator:
         g2 = gs6 @ tab["hh"].T  # [B, R_all]: 1/d² = hᵀ G* h in Å⁻²
         with torch.no_grad():  # drop reflections out of range for every member (weight exactly 0)
             idx = torch.nonzero((g2 < self._g2_cut).any(0)).squeeze(1)
+        if idx.numel() == 0:  # no reflection in range for any member (a tiny cell): empty peak lists
+            empty = g2[:, :0]
+            return empty * 0.0, (empty * 0.0).to(self._cdtype)
         if idx.numel() < g2.shape[1]:
             g2 = g2.index_select(1, idx)
             tab = dict(tab, hkl=tab["hkl"].index_select(0, idx))
