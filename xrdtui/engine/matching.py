@@ -176,6 +176,27 @@ def match_structures(reference: Structure, candidates: Sequence[Structure | None
     return [match_one(reference, c, matcher) for c in candidates]
 
 
+MEMBER_VERDICTS = ("matched", "rms", "recovered", "strict_rms", "length_error", "angle_error", "site_error")
+
+
+def judge_members(reference: Structure, finals: Sequence[Structure | None], paper: StructureMatcher,
+                  strict: StructureMatcher) -> dict[str, np.ndarray]:
+    """Per member: ``matched`` / ``rms`` by the paper's matcher, ``recovered`` / ``strict_rms`` by the strict
+    one (rms NaN where not matched), and ``length_error`` / ``angle_error`` / ``site_error`` left NaN for
+    the caller (they need the truth in the member's own setting). ``finals``: None for a failed member."""
+    n = len(finals)
+    out = {"matched": np.zeros(n, dtype=bool), "recovered": np.zeros(n, dtype=bool),
+           **{k: np.full(n, np.nan) for k in MEMBER_VERDICTS if k not in ("matched", "recovered")}}
+    todo = [(b, s) for b, s in enumerate(finals) if s is not None]
+    if not todo:
+        return out
+    for flag, rms, matcher in (("matched", "rms", paper), ("recovered", "strict_rms", strict)):
+        for (b, _), res in zip(todo, match_structures(reference, [s for _, s in todo], matcher)):
+            out[flag][b] = bool(res.matched)
+            out[rms][b] = res.rms if res.matched else np.nan
+    return out
+
+
 def jeffreys_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Jeffreys interval for a binomial proportion: Beta(k + 1/2, n - k + 1/2) quantiles at
     (1 - confidence)/2 and (1 + confidence)/2; lo = 0 when k = 0, hi = 1 when k = n; (0, 1) when n = 0."""

@@ -279,23 +279,14 @@ def _live_callback(task_id: str, live_queue: Any):
 def judge(truth, finals, settings) -> dict[str, np.ndarray]:
     """The paper's metric (``[matcher]``) and the strict one (``[strict]``) of every final structure
     (None = failed member), and the continuous errors against the truth in its own setting."""
-    from xrdtui.engine.matching import cell_errors, match_structures
+    from xrdtui.engine.matching import cell_errors, judge_members
     from xrdtui.engine.structures import frac_coords, lattice_params
 
-    n = len(finals)
-    out = {"matched": np.zeros(n, dtype=bool), "rms": np.full(n, np.nan), "recovered": np.zeros(n, dtype=bool),
-           "strict_rms": np.full(n, np.nan), "length_error": np.full(n, np.nan),
-           "angle_error": np.full(n, np.nan), "site_error": np.full(n, np.nan)}
-    candidates = [(b, s) for b, s in enumerate(finals) if s is not None]
-    if not candidates:
-        return out
-    structures = [s for _, s in candidates]
-    for flag, rms, table in (("matched", "rms", "matcher"), ("recovered", "strict_rms", "strict")):
-        for (b, _), res in zip(candidates, match_structures(truth, structures, _matcher(settings[table]))):
-            out[flag][b] = bool(res.matched)
-            out[rms][b] = res.rms if res.matched else np.nan
+    out = judge_members(truth, finals, _matcher(settings["matcher"]), _matcher(settings["strict"]))
     ref_lattice, ref_frac = lattice_params(truth), frac_coords(truth)
-    for b, s in candidates:
+    for b, s in enumerate(finals):
+        if s is None:
+            continue
         errors = cell_errors(ref_lattice, ref_frac, lattice_params(s), frac_coords(s))
         out["length_error"][b], out["angle_error"][b], out["site_error"][b] = (
             errors.length_error, errors.angle_error, errors.site_error)

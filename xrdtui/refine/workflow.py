@@ -598,25 +598,14 @@ def judge(target, finals: list, settings: Mapping[str, Any]) -> dict[str, np.nda
     match). ``finals``: a Structure per member, None for a failed one."""
     import warnings
 
-    from xrdtui.engine.matching import cell_errors, match_structures
+    from xrdtui.engine.matching import cell_errors, judge_members
     from xrdtui.engine.structures import frac_coords, lattice_params
 
-    n = len(finals)
-    out = {"matched": np.zeros(n, dtype=bool), "rms": np.full(n, np.nan), "recovered": np.zeros(n, dtype=bool),
-           "strict_rms": np.full(n, np.nan), "length_error": np.full(n, np.nan),
-           "angle_error": np.full(n, np.nan), "site_error": np.full(n, np.nan)}
-    todo = [(b, s) for b, s in enumerate(finals) if s is not None]
-    if not todo:
-        return out
-    paper = settings["matcher"].matcher()
+    out = judge_members(target, finals, settings["matcher"].matcher(), settings["strict"].matcher())
     # pymatgen maps one structure onto another's setting only without its primitive-cell reduction
     mapper = dataclasses.replace(settings["matcher"], primitive_cell=False, attempt_supercell=True).matcher()
-    for flag, rms, matcher in (("matched", "rms", paper), ("recovered", "strict_rms", settings["strict"].matcher())):
-        for (b, _), res in zip(todo, match_structures(target, [s for _, s in todo], matcher)):
-            out[flag][b] = bool(res.matched)
-            out[rms][b] = res.rms if res.matched else np.nan
-    for b, s in todo:
-        if not out["matched"][b]:
+    for b, s in enumerate(finals):
+        if s is None or not out["matched"][b]:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
