@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from xrdtui.errors import ConfigError
@@ -175,16 +174,9 @@ def compute_slice(structure, name: str, req: SliceRequest, objective: str, *, n_
     )
 
 
-@contextmanager
 def single_thread():
-    """Run torch on one thread inside: a descent steps a batch of a few cells, too small to gain from
-    intra-op threads, and on a busy machine extra threads only contend (measured 7.6 s vs 43 s for
-    three U2Ti paths with two threads on a loaded 2-core machine)."""
-    import torch
+    """Torch on one thread inside: a descent steps a batch of a few cells, too small to gain from intra-op
+    threads (engine.threads)."""
+    from xrdtui.engine.threads import one_torch_thread
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return one_torch_thread()

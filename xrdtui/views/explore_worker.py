@@ -18,11 +18,11 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from xrdtui.engine.threads import one_torch_thread  # noqa: F401  (the explorer uses ew.one_torch_thread)
 from xrdtui.vocab import PARAM_NAMES, PARAM_UNITS, param_index
 
 PAIRS: tuple[tuple[str, str], ...] = tuple(itertools.combinations(PARAM_NAMES, 2))  # the 15 slices
@@ -90,32 +90,6 @@ def is_energy(objective: str) -> bool:
     from xrdtui.methods import is_energy_objective
 
     return is_energy_objective(objective)
-
-
-_THREADS_LOCK = threading.Lock()
-_THREADS_USERS = [0, 0]  # [workers inside one_torch_thread, torch's thread count before the first entered]
-
-
-@contextmanager
-def one_torch_thread():
-    """Torch on one intra-op thread while any explorer worker is inside (the count before the first one is
-    restored when the last leaves, so overlapping workers never leave a wrong count behind). On the 2-core
-    machine a 101x101 U2Ti slice took 2.5 s on one thread against 6.8 s on two while the app was drawing, and
-    the UI's longest frame gap fell from 0.52 s to 0.27 s: the UI thread needs the other core."""
-    import torch
-
-    with _THREADS_LOCK:
-        if _THREADS_USERS[0] == 0:
-            _THREADS_USERS[1] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_USERS[0] -= 1
-            if _THREADS_USERS[0] == 0:
-                torch.set_num_threads(_THREADS_USERS[1])
 
 
 # --------------------------------------------------------------------------------------------- the slice
