@@ -248,6 +248,16 @@ def test_a_candidate_of_another_composition_is_refused(tmp_path, capsys):
     assert not store.exists() and not (tmp_path / "cifs").exists()
 
 
+def test_a_method_that_needs_the_truth_cannot_refine(tmp_path, capsys):
+    target = write_cif(rutile(), tmp_path / "rutile.cif")
+    cand = write_cif(strained(rutile()), tmp_path / "cand.cif")
+    store = tmp_path / "s.h5"
+    assert cli("refine", cand, "--target", target, "--method", "continuation", "-o", store) == 4
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'continuation' cannot refine" in err and "reference structure" in err
+    assert not store.exists()
+
+
 @pytest.mark.slow
 def test_a_batch_of_eight_strained_candidates_runs_as_one_batch(tmp_path, capsys):
     truth = rutile()

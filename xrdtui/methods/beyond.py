@@ -241,7 +241,8 @@ register_method(Method(
     description="projected descent against broad peaks first (Caglioti W 10 -> 0.1), narrowed stage by stage",
     objective="−cos(pattern, target) at each stage's width", unit="dimensionless", similarity=LOSS,
     run=run_continuation, tables=(OPTIMIZER, CONTINUATION), modes=PROJECTED, steps=continuation_steps,
-    cost=1.0, axis_label="cosine loss (stage width)"))
+    cost=1.0, axis_label="cosine loss (stage width)",
+    needs_truth="it re-simulates the reference structure at broad peak widths as its target"))
 register_method(Method(
     name="wyckoff", kind=MethodKind.DESCENT, colour="#e6ab02",
     description="coordinates on the free Wyckoff parameters of the space group (symmetrised start), "

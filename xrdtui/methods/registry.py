@@ -87,6 +87,8 @@ class Method:
     ``tracks_coords(noise)``: whether its trajectories move (and the store keeps) fractional coordinates.
     ``cost``: relative cost of one member-step, for scheduling (longest first) and ETAs.
     ``warm``: prepares a worker process before its first task (e.g. loads CHGNet's weights).
+    ``needs_truth``: why the routine needs the reference structure itself, not only its pattern (empty: it
+    does not); such a method cannot refine a candidate against a measured pattern (``xrdtui refine``).
     ``label``, ``colour``, ``axis_label``: how tables, the TUI and figures show it.
     """
 
@@ -107,6 +109,7 @@ class Method:
     splittable: bool = False
     cost: float = 1.0
     warm: Callable[[], None] | None = None
+    needs_truth: str = ""
     label: str = ""
     colour: str = "#7570b3"
     axis_label: str = ""

@@ -50,14 +50,6 @@ from xrdtui.vocab import FAMILIES, Mode, Noise
 
 ARRANGEMENT_TOL = 0.05  # max nearest-image difference of fractional coordinates within one batch
 LIVE_EVERY = 10  # trajectory rows streamed to the store at a time
-# Methods whose routine needs what a refinement does not have. continuation re-simulates the *truth*
-# (Batch.structure) at broad peak widths as its target; here Batch.structure is the candidate.
-NOT_FOR_REFINEMENT = {
-    "continuation": "it re-simulates the ground-truth structure at broad peak widths, and a refinement has "
-                    "only the target pattern",
-}
-
-
 @dataclass(frozen=True)
 class RefineOptions:
     """Everything a refinement is asked to do (see ``xrdtui refine --help``). ``tables``: settings tables
@@ -217,8 +209,9 @@ def _plan(candidate_paths, target_path, options: RefineOptions) -> _Plan:
     from xrdtui.methods import get_method
 
     method = get_method(options.method)
-    if method.name in NOT_FOR_REFINEMENT:
-        raise ConfigError(f"method {method.name!r} cannot refine: {NOT_FOR_REFINEMENT[method.name]}")
+    if method.needs_truth:  # e.g. continuation: here the batch's structure is the candidate, not a truth
+        raise ConfigError(f"method {method.name!r} cannot refine: {method.needs_truth}, and a refinement has "
+                          "only the target pattern")
     if options.noise not in tuple(Noise):
         raise ConfigError(f"--noise must be one of {', '.join(Noise)}, got {options.noise!r}")
     if options.noise not in method.noises:
