@@ -7,8 +7,6 @@ measurements of the issue (first picture of 101x101, frame gaps while computing)
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import statistics
 import time
 from dataclasses import replace
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 from textual.widgets import Static
 
+from tests.test_views_app import plain, sync
 from xrdtui.engine.landscape import landscape_grid
 from xrdtui.engine.simulator import PatternSettings, reference_pattern
 from xrdtui.engine.structures import benchmark_structure, lattice_params, with_params
@@ -29,21 +28,6 @@ from xrdtui.views.widgets.charts import PatternChart
 from xrdtui.views.widgets.cursor_heatmap import CursorHeatmap
 
 SIZE = (100, 30)
-
-
-def sync(fn):
-    """Run an async test with asyncio (no pytest async plugin is installed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-def plain(widget) -> str:
-    content = widget.content if isinstance(widget, Static) else widget.render()
-    return content.plain if hasattr(content, "plain") else str(content)
 
 
 async def until(pilot, condition, timeout: float = 120.0, what: str = "condition") -> None:

@@ -46,8 +46,13 @@ def estimate(lengths, volume: float, *, wavelength: float, two_theta_cut: float,
     for a in lengths:
         box *= 2 * math.floor(g * float(a)) + 1
     reflections = int(0.5 * 4.0 / 3.0 * math.pi * g ** 3 * float(volume))
-    call = int(WORKSPACE * 4 * batch * reflections * (4 * n_elements + 2 * n_sites + 12))
-    return MemoryEstimate(reflections, int(box * ENUM_BYTES_PER_HKL), call)
+    return MemoryEstimate(reflections, int(box * ENUM_BYTES_PER_HKL),
+                          call_bytes(batch, reflections, n_elements=n_elements, n_sites=n_sites))
+
+
+def call_bytes(batch: int, reflections: int, *, n_elements: int, n_sites: int) -> int:
+    """Bytes of one pattern call with gradients: WORKSPACE · 4 B · B · R · (4E + 2N + 12)."""
+    return int(WORKSPACE * 4 * batch * reflections * (4 * n_elements + 2 * n_sites + 12))
 
 
 def memory_budget() -> int:

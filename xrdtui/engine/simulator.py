@@ -302,8 +302,7 @@ class XRDSimulator:
 
     def batch_bytes(self, batch: int) -> int:
         """Estimated bytes of one pattern call with gradients for ``batch`` members (engine.resources)."""
-        per = 4 * len(self.elements) + 2 * self.n_sites + 12
-        return int(resources.WORKSPACE * 4 * batch * len(self.hkl) * per)
+        return resources.call_bytes(batch, len(self.hkl), n_elements=len(self.elements), n_sites=self.n_sites)
 
     def _check_batch(self, batch: int) -> None:
         need = self.batch_bytes(batch)

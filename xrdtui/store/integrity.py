@@ -103,11 +103,3 @@ def verify_file(f: h5py.File, path: str | Path) -> VerifyReport:
             report.damage.append(Damage(ds.name, _task_of(ds), bad, total))
     return report
 
-
-def run_group_readable(g: h5py.Group) -> bool:
-    """Whether every dataset of one task's group reads back (checksums and decompression pass)."""
-    for name in g:
-        obj = g[name]
-        if isinstance(obj, h5py.Dataset) and bad_chunks(obj)[0]:
-            return False
-    return True
