@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable
 
 from tests.test_views_app import settle
 from tests.test_views_support import FROZEN, add_landscapes, make_store
@@ -35,10 +36,21 @@ def app(store_root, monkeypatch) -> XrdtuiApp:
     time.tzset()
 
 
-async def ready(pilot) -> None:
+async def ready(pilot, timeout: float = 20.0) -> None:
     await settle(pilot)
     pilot.app.set_focus(None)  # no blinking cursor / focus highlight that depends on timing
     await pilot.pause(0.05)
+    # A DataTable sizes its columns on an Idle event; under load that can come after the pause,
+    # and the screenshot would show columns still at their header widths.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_table_pending(t) for t in pilot.app.screen.query(DataTable)):
+        await pilot.pause(0.05)
+    await pilot.pause(0.05)
+
+
+def _table_pending(table: DataTable) -> bool:
+    # Textual's DataTable keeps these private flags until its idle handler has laid the rows out.
+    return bool(table._require_update_dimensions or table._new_rows or table._updated_cells)
 
 
 def test_browser(snap_compare, app):

@@ -386,10 +386,14 @@ def _show_landscape(rec, as_json: bool) -> None:
 def compare(
     store: Path = typer.Argument(..., help="A store file."),
     loss: Optional[str] = typer.Option(None, "--loss", help="XRD loss to compare (default: cosine)."),
+    paired: bool = typer.Option(False, "--paired", help="Every method against a reference series on the same "
+                                "members: paired differences with 95 % intervals and the cost per member."),
+    reference: str = typer.Option("cosine/projected", "--reference", help="With --paired: the METHOD/MODE "
+                                  "every other series is set against."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """XRD descent (free / projected) against relaxation and baseline methods per noise type and level
-    (paper Figure 7a).
+    (paper Figure 7a); with --paired, every method against a reference on the same members.
 
     Each cell gives its members matched / judged: a method run on fewer members ([chgnet] members) says so."""
     from xrdtui.jobs.comparison import comparison
@@ -398,6 +402,8 @@ def compare(
 
     with _open(store) as r:
         _campaign(r, "xrdtui compare")
+        if paired:
+            return _paired_compare(r, store, reference, as_json)
         if loss is not None:
             descent = sorted({t.method for t in r.tasks() if method_info(t.method).kind == MethodKind.DESCENT})
             if loss not in descent:
@@ -408,6 +414,32 @@ def compare(
         return print_json([{k: ({"k": v.k, "n": v.n, "rate": v.rate, "lo": v.lo, "hi": v.hi}
                                  if hasattr(v, "k") else v) for k, v in row.items()} for row in cmp.rows])
     console.print(compare_table(cmp, title=f"{store}: match rate [95% Jeffreys interval]"))
+
+
+def _paired_compare(reader, store: Path, reference: str, as_json: bool) -> None:
+    from rich.table import Table
+
+    from xrdtui.report.data import load
+    from xrdtui.report.methods import gains_table, method_gains
+
+    ref = tuple(reference.split("/"))
+    data = load(reader, starts=False)
+    series = sorted({f"{k[3]}/{k[4]}" for k in data.members})
+    if len(ref) != 2 or reference not in series:
+        raise typer.BadParameter(f"no {reference!r} series in {store} (series here: {', '.join(series) or 'none'})",
+                                 param_hint="--reference")
+    gains = method_gains(data, ref)
+    if as_json:
+        return print_json([g.as_dict() for g in gains])
+    header, rows = gains_table(gains)
+    table = Table(title=f"{store}: every method against {reference} on the same members", title_justify="left",
+                  header_style="bold", caption="Δ: paired difference of the rates, percentage points, 95 % bootstrap "
+                  "interval over members; cost: worker seconds per member over the reference's")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i < 4 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command()

@@ -62,6 +62,7 @@ def refine(
     cif: Optional[Path] = typer.Option(None, "--cif", help="Folder for the refined structures as CIFs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda or cuda:N."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     log_every: float = typer.Option(10.0, "--log-every", min=0.0,
                                     help="Without a terminal: a progress line every this many seconds (0: none)."),
@@ -75,7 +76,7 @@ def refine(
     options = RefineOptions(method=method, family=family.strip().lower(), wavelength=wavelength, noise=noise,
                             level=level, symprec=symprec, background_window=background,
                             tables=parse_settings(settings), store=store, cif_dir=cif, overwrite=overwrite,
-                            command=shlex.join(["xrdtui", "refine", *sys.argv[2:]]))
+                            device=device, command=shlex.join(["xrdtui", "refine", *sys.argv[2:]]))
     with _Progress(quiet, log_every) as progress:
         report = run_refine(candidates, target, options, on_event=progress.event)
     if as_json:

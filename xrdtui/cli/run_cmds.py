@@ -40,6 +40,9 @@ def run(
     only: Optional[str] = typer.Option(
         None, "--only", help="Run only tasks whose id matches this glob, e.g. 'U2Ti/*' (others stay pending)."
     ),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="Torch device for the simulator, descent and CHGNet: cpu (default), cuda, cuda:N.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     log_every: float = typer.Option(
         30.0, "--log-every", min=0.0,
@@ -53,6 +56,9 @@ def run(
     terminate_as_interrupt()  # SIGTERM (kill, sbatch time-out) cleans up like Ctrl+C: one line, exit 143
 
     cfg = load_config(resolve_config_path(config))
+    from xrdtui.jobs.campaign import run_device
+
+    device = run_device(cfg, device, scheduler)  # before the header: a missing GPU is one line
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from xrdtui.jobs.campaign import run_campaign
@@ -99,7 +105,7 @@ def run(
     with progress:
         path = run_campaign(
             cfg, store_path=store, resume=resume, overwrite=overwrite, workers=workers, scheduler=scheduler,
-            only=only, on_event=on_event,
+            device=device, only=only, on_event=on_event,
         )
     _summary(cfg, path)
 

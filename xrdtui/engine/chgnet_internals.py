@@ -49,6 +49,9 @@ def _fast_efs(model, graphs, second_order: bool = True) -> list[dict]:
     import torch
     from chgnet.model.model import BatchedGraph
 
+    device = next(model.parameters()).device
+    if device.type != "cpu":  # as predict_graph does: the graphs go where the model is
+        graphs = [graph.to(device) for graph in graphs]
     comp = 0 if model.composition_model is None else model.composition_model(graphs)
     g = BatchedGraph.from_graphs(
         graphs,

@@ -77,8 +77,10 @@ class _Energy(torch.autograd.Function):
     def forward(ctx, lattice, frac, model, species):
         energy, grad_m, grad_f = energies_and_gradients(model, lattice.detach().cpu().numpy(),
                                                         frac.detach().cpu().numpy(), species)
-        ctx.save_for_backward(lattice.detach(), torch.as_tensor(grad_m), torch.as_tensor(grad_f))
-        return torch.as_tensor(energy, dtype=lattice.dtype)
+        dev = lattice.device  # CHGNet's numbers come back as numpy: return them where the descent runs
+        ctx.save_for_backward(lattice.detach(), torch.as_tensor(grad_m, device=dev),
+                              torch.as_tensor(grad_f, device=dev))
+        return torch.as_tensor(energy, dtype=lattice.dtype, device=dev)
 
     @staticmethod
     def backward(ctx, grad):
@@ -97,7 +99,7 @@ def energy_penalty(model, species: list, weight: float, fixed_frac: np.ndarray |
     ``fixed_frac`` stands in for the coordinates when only the lattice moves."""
 
     def penalty(lattice: torch.Tensor, frac: torch.Tensor | None) -> torch.Tensor:
-        coords = frac if frac is not None else torch.as_tensor(fixed_frac, dtype=lattice.dtype)
+        coords = frac if frac is not None else torch.as_tensor(fixed_frac, dtype=lattice.dtype, device=lattice.device)
         return weight * _Energy.apply(lattice, coords, model, species)
 
     return penalty

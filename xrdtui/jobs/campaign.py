@@ -140,6 +140,17 @@ def _cost(item: WorkItem) -> float:
     return get_method(info.method).task_cost(info.n_members, info.n_sites, info.max_steps)
 
 
+def run_device(config: ExperimentConfig, device: str | None = None, scheduler: str | None = None) -> str:
+    """The torch device a run uses (the argument, else the config's, else cpu), checked here unless the
+    workers are a remote Dask cluster (there each task checks on its own worker): ConfigError if torch
+    cannot use it."""
+    from xrdtui.engine.devices import check_device_name, require_device
+
+    name = check_device_name(device or config.device or "cpu")
+    address = scheduler or config.scheduler
+    return name if address and address not in ("inline", "local") else require_device(name)
+
+
 def run_campaign(
     config: ExperimentConfig,
     *,
@@ -148,6 +159,7 @@ def run_campaign(
     overwrite: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
+    device: str | None = None,
     executor: Executor | None = None,
     only: str | Callable[[Any], bool] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
@@ -155,8 +167,11 @@ def run_campaign(
     """Run (or resume) ``config`` into its store; returns the store path.
 
     ``only``: a glob on task ids (``"U2Ti/*"``) or a predicate on TaskInfo; other tasks stay pending in the
-    store (a later ``--resume`` runs them).
+    store (a later ``--resume`` runs them). ``device``: torch device of every task (cpu, cuda, cuda:N;
+    default the config's, else cpu); checked here before any worker starts, unless the workers are a
+    remote Dask cluster (each task then checks on its worker).
     """
+
     from xrdtui.store.writer import StoreWriter
 
     path = Path(store_path) if store_path else config.store_path
@@ -165,16 +180,17 @@ def run_campaign(
         raise ConfigError(f"--resume: no store at {path} to resume")
     if not resume and path.exists() and not overwrite:
         raise ConfigError(f"store {path} exists: use --resume to finish it or --overwrite to start again")
+    device = run_device(config, device, scheduler)
     own_executor = executor is None
     ex = executor
     if ex is None:
         # Start the workers now: their imports (torch, pymatgen, CHGNet weights) overlap the set-up below.
         ex = make_executor(workers or config.workers, scheduler or config.scheduler)
         for _ in range(ex.workers):
-            ex.submit(warm_worker, config.methods)
+            ex.submit(warm_worker, config.methods, device)
     try:
         structures = structure_infos(config)
-        items = build_work(config, site_counts(structures))
+        items = build_work(config, site_counts(structures), device)
         infos = [item.info for item in items]
         if resume:
             writer, done_ids = StoreWriter.resume(path, tasks=infos, config_hash=config.content_hash)

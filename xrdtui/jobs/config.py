@@ -47,6 +47,7 @@ _TOP_KEYS = {
     "modes": list,
     "workers": int,
     "scheduler": str,
+    "device": str,
     "noise": dict,
 }
 DEFAULT_METHODS = ("cosine", "mse", "entropy")
@@ -74,6 +75,7 @@ class ExperimentConfig:
     store: str | None = None
     workers: int | None = None
     scheduler: str | None = None
+    device: str | None = None  # where tensors live (engine.devices); like workers, not part of the content hash
     text: str = ""
     source: str = "<string>"
 
@@ -305,6 +307,11 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
     workers = top.get("workers")
     if workers is not None and workers < 1:
         raise ConfigError(f"workers: must be >= 1, got {workers}")
+    device = top.get("device")
+    if device is not None:
+        from xrdtui.engine.devices import check_device_name
+
+        device = check_device_name(device)
 
     return ExperimentConfig(
         name=name,
@@ -319,6 +326,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         store=top.get("store"),
         workers=workers,
         scheduler=top.get("scheduler"),
+        device=device,
         text=text,
         source=source,
     )

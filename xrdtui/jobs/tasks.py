@@ -43,6 +43,7 @@ class WorkItem:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     strain: str = StrainForm.CARTESIAN  # how lattice noise deforms the cell (engine.noise)
     part: tuple[int, int] | None = None  # members [start, stop) when a task is split across workers
+    device: str = "cpu"  # torch device of the simulator, descent and CHGNet (engine.devices)
 
     @property
     def members(self) -> tuple[int, int]:
@@ -117,9 +118,9 @@ def task_cell(config: ExperimentConfig, noise: str) -> str:
     return config.cell if noise == Noise.COORDS else Cell.CONVENTIONAL
 
 
-def build_work(config: ExperimentConfig, n_sites: dict) -> list[WorkItem]:
-    """All tasks of ``config`` in a deterministic order. ``n_sites`` maps (structure label, cell) -> N
-    (a plain label stands for its conventional cell).
+def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu") -> list[WorkItem]:
+    """All tasks of ``config`` in a deterministic order, to run on torch ``device``. ``n_sites`` maps
+    (structure label, cell) -> N (a plain label stands for its conventional cell).
 
     Each method says which modes it runs in, how many trajectory rows its settings make, how many of the
     distortions it judges and whether it moves coordinates (``xrdtui.methods``)."""
@@ -147,7 +148,8 @@ def build_work(config: ExperimentConfig, n_sites: dict) -> list[WorkItem]:
                             seed=config.seed,
                             cell=cell,
                         )
-                        items.append(WorkItem(info, source, config.distortions, config.tables, config.strain))
+                        items.append(WorkItem(info, source, config.distortions, config.tables, config.strain,
+                                              device=device))
     return items
 
 
@@ -161,16 +163,16 @@ _SETTINGS: dict[str, dict[str, Any]] = {}
 _MATCHERS: dict[Any, Any] = {}
 
 
-def warm_worker(methods: tuple[str, ...] = ()) -> None:
-    """Import the engine (and let each method prepare, e.g. load CHGNet) ahead of the first task, while
-    the sweep sets up."""
+def warm_worker(methods: tuple[str, ...] = (), device: str = "cpu") -> None:
+    """Import the engine (and let each method prepare on ``device``, e.g. load CHGNet) ahead of the first
+    task, while the sweep sets up."""
     import xrdtui.engine.matching  # noqa: F401  (pymatgen's matcher)
     import xrdtui.engine.optimize  # noqa: F401  (torch, simulator)
 
     for name in methods:
         warm = get_method(name).warm
         if warm is not None:
-            warm()
+            warm(device)
 
 
 def structure_for(source: str, cell: str = Cell.CONVENTIONAL):
@@ -195,13 +197,13 @@ def family_for(source: str) -> str:
     return _FAMILIES[source]
 
 
-def simulator_for(source: str, pattern: dict[str, Any], cell: str = Cell.CONVENTIONAL):
-    """The cached simulator of a structure (in ``cell``) with the campaign's pattern settings."""
-    key = (source, tuple(sorted(pattern.items())), str(cell))
+def simulator_for(source: str, pattern: dict[str, Any], cell: str = Cell.CONVENTIONAL, device: str = "cpu"):
+    """The cached simulator of a structure (in ``cell``) with the campaign's pattern settings, on ``device``."""
+    key = (source, tuple(sorted(pattern.items())), str(cell), device)
     if key not in _SIMULATORS:
         from xrdtui.engine.simulator import PatternSettings, XRDSimulator
 
-        _SIMULATORS[key] = XRDSimulator(structure_for(source, cell), PatternSettings(**pattern))
+        _SIMULATORS[key] = XRDSimulator(structure_for(source, cell), PatternSettings(**pattern), device=device)
     return _SIMULATORS[key]
 
 
@@ -230,13 +232,13 @@ def _matcher(settings):
 
 
 def _patterns(source: str, pattern: dict[str, Any], lattice: np.ndarray, frac: np.ndarray,
-              cell: str = Cell.CONVENTIONAL) -> np.ndarray:
+              cell: str = Cell.CONVENTIONAL, device: str = "cpu") -> np.ndarray:
     """Full patterns [B,M] float32; NaN rows where a member's cell cannot be simulated."""
     import torch
 
-    sim = simulator_for(source, pattern, cell)
-    lat = torch.as_tensor(lattice, dtype=torch.float64)
-    fr = torch.as_tensor(frac, dtype=torch.float64)
+    sim = simulator_for(source, pattern, cell, device)
+    lat = torch.as_tensor(lattice, dtype=torch.float64, device=sim.device)
+    fr = torch.as_tensor(frac, dtype=torch.float64, device=sim.device)
     out = np.full((lat.shape[0], len(sim.two_theta)), np.nan, dtype=np.float32)
     ok = ~sim.invalid_members(lat, fr).cpu().numpy()
     if ok.any():
@@ -299,7 +301,10 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     from xrdtui.engine.noise import distort
     from xrdtui.engine.structures import with_params
 
+    from xrdtui.engine.devices import require_device
+
     t0 = time.perf_counter()
+    require_device(item.device)  # a Dask worker without the GPU the head node asked for: one clear reason
     info = item.info
     cell = info.cell
     truth = structure_for(item.source, cell)
@@ -320,8 +325,9 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         mode=info.mode,
         family=family_for(item.source),
         settings=settings,
-        simulator=lambda: simulator_for(item.source, item.pattern, cell),
+        simulator=lambda: simulator_for(item.source, item.pattern, cell, item.device),
         target=lambda: ground_truth_pattern(item.source, item.pattern, cell),
+        device=item.device,
         progress=_live_callback(info.task_id, live_queue),
         n_rows=info.n_rows,
     ))
@@ -342,8 +348,8 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     k, ks, n = int(verdicts["matched"].sum()), int(verdicts["recovered"].sum()), n_members
     lo, hi = jeffreys_interval(k, n)
     lo_s, hi_s = jeffreys_interval(ks, n)
-    init_patterns = _patterns(item.source, item.pattern, init_lattice, init_frac, cell)
-    final_patterns = _patterns(item.source, item.pattern, out.final_lattice, out.final_frac, cell)
+    init_patterns = _patterns(item.source, item.pattern, init_lattice, init_frac, cell, item.device)
+    final_patterns = _patterns(item.source, item.pattern, out.final_lattice, out.final_frac, cell, item.device)
     target = ground_truth_pattern(item.source, item.pattern, cell)
     return TaskResult(
         loss=np.asarray(out.loss).astype(np.float32),
@@ -362,7 +368,7 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         init_pattern=init_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
         final_pattern=final_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
         wall_s=time.perf_counter() - t0,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
+        worker=f"{socket.gethostname()}:{os.getpid()}" + ("" if item.device == "cpu" else f" {item.device}"),
         k=k,
         n=n,
         lo=float(lo),

@@ -25,7 +25,7 @@ class Batch:
     table name (``settings["optimizer"]`` an ``OptimizerSettings``, ...); ``simulator()`` the (cached)
     ``XRDSimulator`` of the truth with the campaign's pattern settings and ``target()`` the truth's pattern
     [M] (max 1) that descent methods fit; ``progress(step, objective[B])`` streams live values (or None);
-    ``n_rows`` the trajectory rows the store holds (max steps + 1).
+    ``n_rows`` the trajectory rows the store holds (max steps + 1); ``device`` where tensors live.
     """
 
     structure: Any
@@ -40,6 +40,7 @@ class Batch:
     target: Callable[[], np.ndarray]
     progress: Callable[[int, np.ndarray], None] | None = None
     n_rows: int = 1
+    device: str = "cpu"  # torch device of simulator() (and of CHGNet): cpu, cuda, cuda:N
 
     @property
     def n_members(self) -> int:

@@ -78,13 +78,14 @@ def run_multistart(batch: Batch) -> Outcome:
 _WIDE_SIMULATORS: dict = {}
 
 
-def _simulator_at(structure, pattern, width: float):
-    """The (cached) simulator of ``structure`` with Caglioti W = ``width`` and its reference pattern."""
+def _simulator_at(structure, pattern, width: float, device: str = "cpu"):
+    """The (cached) simulator of ``structure`` with Caglioti W = ``width`` on ``device`` and its reference
+    pattern."""
     from xrdtui.engine.simulator import XRDSimulator
 
-    key = (id(structure), pattern, width)
+    key = (id(structure), pattern, width, device)
     if key not in _WIDE_SIMULATORS:
-        sim = XRDSimulator(structure, dataclasses.replace(pattern, W=width))
+        sim = XRDSimulator(structure, dataclasses.replace(pattern, W=width), device=device)
         _WIDE_SIMULATORS[key] = (sim, sim.reference_pattern())
     return _WIDE_SIMULATORS[key]
 
@@ -104,7 +105,7 @@ def run_continuation(batch: Batch) -> Outcome:
     parts, done = [], 0
     for width in cont.schedule(pattern.W):
         sim, target = ((batch.simulator(), batch.target()) if width == pattern.W
-                       else _simulator_at(batch.structure, pattern, width))
+                       else _simulator_at(batch.structure, pattern, width, batch.device))
         offset = done
 
         def progress(step, loss, offset=offset):
@@ -167,7 +168,8 @@ def run_xrd_then_chgnet(batch: Batch) -> Outcome:
     starts = [None if xrd.failed[i] else with_params(batch.structure, xrd.final_lattice[i], xrd.final_frac[i])
               for i in range(b)]
     todo = [i for i in range(b) if starts[i] is not None]
-    relaxed = dict(zip(todo, relax_structures([starts[i] for i in todo], batch.settings[CHGNET.name])))
+    chgnet = dataclasses.replace(batch.settings[CHGNET.name], device=batch.device)
+    relaxed = dict(zip(todo, relax_structures([starts[i] for i in todo], chgnet)))
     t_x = xrd.loss.shape[0]
     t_r = max([len(r.energy) for r in relaxed.values() if not r.failed] or [1])
     rows = t_x + t_r - 1
@@ -180,18 +182,19 @@ def run_xrd_then_chgnet(batch: Batch) -> Outcome:
                               reasons=list(xrd.reasons), failed=np.array(xrd.failed).copy(),
                               final_lattice=np.array(xrd.final_lattice).copy(),
                               final_frac=np.array(xrd.final_frac).copy(), final_loss=np.array(xrd.final_loss).copy())
-    sim, target, fn = batch.simulator(), torch.as_tensor(batch.target()), get_loss(LOSS)
+    sim, fn = batch.simulator(), get_loss(LOSS)
+    target = torch.as_tensor(batch.target(), device=sim.device)
     for i, r in relaxed.items():
         if r.failed:
             out.failed[i], out.reasons[i] = True, f"relaxation after XRD descent: {r.reason}"
             continue
         steps = len(r.energy)
-        lat = torch.as_tensor(r.lattice)
-        ok = ~(sim.invalid_members(lat, torch.as_tensor(r.frac)) | sim.outside_margin(lat)).numpy()
+        lat, fr = torch.as_tensor(r.lattice, device=sim.device), torch.as_tensor(r.frac, device=sim.device)
+        ok = ~(sim.invalid_members(lat, fr) | sim.outside_margin(lat)).cpu().numpy()
         curve = np.full(steps, np.nan)
         if ok.any():
             with torch.no_grad():
-                curve[ok] = fn(sim.pattern(lat[ok], torch.as_tensor(r.frac[ok])), target).double().numpy()
+                curve[ok] = fn(sim.pattern(lat[ok], fr[ok]), target).double().cpu().numpy()
         # rows after the XRD part: this member's XRD steps, then its relaxation steps
         start = int(xrd.n_steps[i])
         loss[start:start + steps, i], lattice[start:start + steps, i] = curve, r.lattice
@@ -207,12 +210,12 @@ def run_xrd_then_chgnet(batch: Batch) -> Outcome:
 # --- joint XRD + energy objective ---------------------------------------------------------------------------
 def run_xrd_energy(batch: Batch) -> Outcome:
     from xrdtui.engine.hybrid import energy_penalty
-    from xrdtui.engine.relax import load_model
+    from xrdtui.engine.relax import MODEL_NAME, load_model
 
     hybrid = batch.settings[HYBRID.name]
     species = [site.species_string for site in batch.structure]
     moving = optimised_variables(batch.noise)
-    penalty = energy_penalty(load_model(), species, hybrid.weight,
+    penalty = energy_penalty(load_model(MODEL_NAME, batch.device), species, hybrid.weight,
                              fixed_frac=batch.init_frac if "coords" not in moving else None)
     traj = _recover(batch, batch.init_lattice, batch.init_frac, loss=hybrid.loss, penalty=penalty,
                     callback=batch.progress)

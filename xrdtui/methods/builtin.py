@@ -31,14 +31,15 @@ def run_start(batch: Batch) -> Outcome:
     from xrdtui.engine.losses import cosine_loss
 
     sim, b = batch.simulator(), batch.n_members
-    lat = torch.as_tensor(batch.init_lattice, dtype=torch.float64)
-    frac = torch.as_tensor(batch.init_frac, dtype=torch.float64)
+    lat = torch.as_tensor(batch.init_lattice, dtype=torch.float64, device=sim.device)
+    frac = torch.as_tensor(batch.init_frac, dtype=torch.float64, device=sim.device)
     bad = (sim.invalid_members(lat, frac) | sim.outside_margin(lat)).cpu().numpy()
     loss = np.full(b, np.nan)
     if (~bad).any():
         with torch.no_grad():
             patterns = sim.pattern(lat[~bad], frac[~bad])
-            loss[~bad] = cosine_loss(patterns, torch.as_tensor(batch.target())).double().numpy()
+            target = torch.as_tensor(batch.target(), device=sim.device)
+            loss[~bad] = cosine_loss(patterns, target).double().cpu().numpy()
     reasons = ["start cannot be simulated (degenerate or outside the simulator's margin)" if x else "" for x in bad]
     return Outcome(loss=loss[None], lattice=batch.init_lattice[None].copy(), frac=batch.init_frac[None].copy(),
                    n_steps=np.zeros(b, dtype=np.int64), final_lattice=batch.init_lattice.copy(),
@@ -154,7 +155,7 @@ def run_relax(batch: Batch) -> Outcome:
 
     B, T1, N = batch.n_members, batch.n_rows, batch.n_sites
     starts = [with_params(batch.structure, batch.init_lattice[b], batch.init_frac[b]) for b in range(B)]
-    results = relax_structures(starts, batch.settings[CHGNET.name])
+    results = relax_structures(starts, dataclasses.replace(batch.settings[CHGNET.name], device=batch.device))
     loss = np.full((T1, B), np.nan)
     lattice = np.full((T1, B, 6), np.nan)
     frac = np.full((T1, B, N, 3), np.nan)
@@ -181,10 +182,10 @@ def run_relax(batch: Batch) -> Outcome:
     return Outcome(loss, lattice, frac, n_steps, final_lattice, final_frac, final_loss, converged, failed, reasons)
 
 
-def warm_chgnet() -> None:
-    from xrdtui.engine.relax import load_model
+def warm_chgnet(device: str = "cpu") -> None:
+    from xrdtui.engine.relax import MODEL_NAME, load_model
 
-    load_model()
+    load_model(MODEL_NAME, device)
 
 
 register_method(Method(

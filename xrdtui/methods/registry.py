@@ -86,7 +86,7 @@ class Method:
     (CHGNet relaxes only the first k distortions of each batch when ``[chgnet] members = k``).
     ``tracks_coords(noise)``: whether its trajectories move (and the store keeps) fractional coordinates.
     ``cost``: relative cost of one member-step, for scheduling (longest first) and ETAs.
-    ``warm``: prepares a worker process before its first task (e.g. loads CHGNet's weights).
+    ``warm(device)``: prepares a worker process before its first task (e.g. loads CHGNet's weights there).
     ``needs_truth``: why the routine needs the reference structure itself, not only its pattern (empty: it
     does not); such a method cannot refine a candidate against a measured pattern (``xrdtui refine``).
     ``label``, ``colour``, ``axis_label``: how tables, the TUI and figures show it.
@@ -108,7 +108,7 @@ class Method:
     tracks_coords: Callable[[str], bool] = lambda noise: noise == Noise.COORDS
     splittable: bool = False
     cost: float = 1.0
-    warm: Callable[[], None] | None = None
+    warm: Callable[[str], None] | None = None
     needs_truth: str = ""
     label: str = ""
     colour: str = "#7570b3"

@@ -67,6 +67,7 @@ class RefineOptions:
     cif_dir: Path | None = None
     overwrite: bool = False
     command: str = ""
+    device: str = "cpu"  # torch device of the simulator, descent and CHGNet (engine.devices)
 
 
 @dataclass
@@ -161,8 +162,11 @@ def refine(candidates, target, options: RefineOptions = RefineOptions(),
            on_event: Callable[[RefineEvent], None] | None = None) -> RefineReport:
     """Refine every candidate (paths of files or folders) against ``target`` (a path); see the module
     docstring. Raises InputError / ConfigError / StoreError (one line) before writing anything."""
+    from xrdtui.engine.devices import require_device
+
     notify = on_event or (lambda event: None)
     t0 = time.perf_counter()
+    options = dataclasses.replace(options, device=require_device(options.device))
     store = Path(options.store) if options.store else default_store(Path(target))
     if store.exists() and not options.overwrite:
         from xrdtui.errors import StoreError
@@ -257,7 +261,7 @@ def _plan(candidate_paths, target_path, options: RefineOptions) -> _Plan:
                 break
         else:
             groups.append([i])
-            simulators.append(XRDSimulator(templates[i], target.settings))
+            simulators.append(XRDSimulator(templates[i], target.settings, device=options.device))
     return _Plan(target, candidates, method, mode, settings, families, templates, groups, simulators)
 
 
@@ -470,7 +474,7 @@ def _run_group(plan: _Plan, gi: int, group: list[int], infos, writer, options: R
         init_frac=np.stack([frac_coords(plan.candidates[i].structure) for i in group]),
         noise=str(options.noise), level=float(options.level), mode=plan.mode, family=family,
         settings=plan.settings, simulator=lambda: sim, target=lambda: plan.target.pattern, progress=progress,
-        n_rows=max_steps + 1)
+        n_rows=max_steps + 1, device=str(sim.device))
     t0 = time.perf_counter()
     try:
         out = plan.method.run(batch)
@@ -562,13 +566,13 @@ def _patterns(sim, lattice, frac) -> np.ndarray:
     """Simulated patterns [B, M] (float32); NaN rows for cells the simulator cannot take."""
     import torch
 
-    lat = torch.as_tensor(np.asarray(lattice, dtype=np.float64))
-    fr = torch.as_tensor(np.asarray(frac, dtype=np.float64))
+    lat = torch.as_tensor(np.asarray(lattice, dtype=np.float64), device=sim.device)
+    fr = torch.as_tensor(np.asarray(frac, dtype=np.float64), device=sim.device)
     out = np.full((lat.shape[0], len(sim.two_theta)), np.nan, dtype=np.float32)
-    ok = ~(sim.invalid_members(lat, fr) | sim.outside_margin(lat)).numpy()
+    ok = ~(sim.invalid_members(lat, fr) | sim.outside_margin(lat)).cpu().numpy()
     if ok.any():
         with torch.no_grad():
-            out[ok] = sim.pattern(lat[ok], fr[ok]).numpy()
+            out[ok] = sim.pattern(lat[ok], fr[ok]).cpu().numpy()
     return out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from xrdtui.errors import StoreError
 from xrdtui.report.claims import Claim, all_claims
 from xrdtui.report.data import ReportData, load
+from xrdtui.report.methods import REFERENCE, gains_table, method_gains
 from xrdtui.report.render import Section, save_figures, stamp, write_html, write_json, write_markdown
 from xrdtui.vocab import CampaignState
 
@@ -50,6 +51,7 @@ def build_report(store: Path | str, out: Path | str, landscapes=()) -> ReportOut
         figures = _figures(reader, data, landscapes)
         match_rows = reader.match_table(group_by=("noise", "level", "method", "mode"))
     claims = all_claims(data)
+    gains = method_gains(data)
     missing = _missing(data, progress)
     images = save_figures(figures, out)
     sections = [
@@ -62,6 +64,7 @@ def build_report(store: Path | str, out: Path | str, landscapes=()) -> ReportOut
                 figures=[("figure_7a", "Figure 7a, paired members, paper metric")]),
         _claims_section(claims),
         _c7_section(claims),
+        *([_methods_section(gains)] if gains else []),
         *([_landscape_section()] if "figure_2" in images else []),
         _limitations_section(data, progress),
     ]
@@ -71,7 +74,8 @@ def build_report(store: Path | str, out: Path | str, landscapes=()) -> ReportOut
     write_html(html_path, title, meta, sections, images)
     write_markdown(md_path, title, meta, sections, images)
     write_json(json_path, claims, {"store": str(data.path), "campaign": data.name, "state": str(progress.state),
-                                   "done": progress.done, "total": progress.total, "missing": missing})
+                                   "done": progress.done, "total": progress.total, "missing": missing,
+                                   "methods": [g.as_dict() for g in gains]})
     return ReportOutcome(out, html_path, md_path, json_path, images, claims, missing, time.perf_counter() - t0)
 
 
@@ -169,6 +173,16 @@ def _c7_section(claims: list[Claim]) -> Section:
                    items=c7.details,
                    figures=[("figure_c7", "XRD similarity against structural similarity, free (red) and projected "
                                           "(blue), start and final points")])
+
+
+def _methods_section(gains) -> Section:
+    header, rows = gains_table(gains)
+    return Section(f"Every method against {REFERENCE[0]} {REFERENCE[1]} descent on the same members",
+                   paragraphs=["Each row pairs a series with the paper's method member by member (the same "
+                               "seeded distortions); Δ is the paired difference of the rates in percentage "
+                               "points with a 95 % percentile bootstrap interval over members; cost is worker "
+                               "seconds per member over the reference's."],
+                   tables=[(header, rows)])
 
 
 def _landscape_section() -> Section:

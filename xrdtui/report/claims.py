@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xrdtui.report.data import ReportData
+from xrdtui.report.data import ReportData, paired_members
 from xrdtui.report.stats import Estimate, newcombe, paired_difference
 from xrdtui.vocab import Mode, MethodKind, Noise
 
@@ -39,25 +39,6 @@ class Claim:
 def _losses(data: ReportData) -> list[str]:
     present = data.methods(MethodKind.DESCENT)
     return [m for m in PAPER_LOSSES if m in present]
-
-
-def _paired(data: ReportData, noise: str, level: float | None, series_a, series_b, field_name="matched"):
-    """(a, b) 0/1 arrays of the members both series ran, over structures (and losses when a series
-    names several), for one level (None: all levels)."""
-    a_all, b_all = [], []
-    levels = data.levels(noise) if level is None else [level]
-    for structure in data.structures_of(noise):
-        for lv in levels:
-            for (ma, mo_a), (mb, mo_b) in zip(series_a, series_b):
-                ra, rb = data.get(structure, noise, lv, ma, mo_a), data.get(structure, noise, lv, mb, mo_b)
-                if ra is None or rb is None:
-                    continue
-                n = min(len(ra[field_name]), len(rb[field_name]))  # a capped method judged the first n
-                a_all.append(np.asarray(ra[field_name][:n], dtype=float))
-                b_all.append(np.asarray(rb[field_name][:n], dtype=float))
-    if not a_all:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(a_all), np.concatenate(b_all)
 
 
 def _pooled(data: ReportData, noise: str, level: float, series) -> tuple[int, int]:
@@ -109,13 +90,13 @@ def c2_constraints_help(data: ReportData) -> Claim:
     words = ("Incorporating symmetry-based constraints during XRD-based optimization notably improves "
              "robustness to lattice noise (higher match rates when constraints are applied).")
     losses = _losses(data)
-    a, b = _paired(data, Noise.LATTICE, None, [(m, Mode.PROJECTED) for m in losses], [(m, Mode.FREE) for m in losses])
+    a, b = paired_members(data, Noise.LATTICE, None, [(m, Mode.PROJECTED) for m in losses], [(m, Mode.FREE) for m in losses])
     if a.size == 0:
         return Claim("C2", words, "no lattice-noise members with both modes", INCONCLUSIVE, rule)
     total = paired_difference(a, b)
     details = []
     for level in data.levels(Noise.LATTICE):
-        pa, pb = _paired(data, Noise.LATTICE, level, [(m, Mode.PROJECTED) for m in losses],
+        pa, pb = paired_members(data, Noise.LATTICE, level, [(m, Mode.PROJECTED) for m in losses],
                          [(m, Mode.FREE) for m in losses])
         if pa.size:
             d = paired_difference(pa, pb)
@@ -143,7 +124,7 @@ def c3_losses_alike(data: ReportData) -> Claim:
             xs, ys = [], []
             for noise in (Noise.LATTICE, Noise.COORDS):
                 for mode in modes:
-                    x, y = _paired(data, noise, None, [(first, mode)], [(second, mode)])
+                    x, y = paired_members(data, noise, None, [(first, mode)], [(second, mode)])
                     xs.append(x)
                     ys.append(y)
             x, y = np.concatenate(xs), np.concatenate(ys)
@@ -380,7 +361,7 @@ def e2_descent_breaks_matches(data: ReportData) -> Claim:
     for method, mode in series:
         lost = start_ok = total = 0
         for noise in (Noise.LATTICE, Noise.COORDS):
-            b, a = _paired(data, noise, None, [(baseline[0], Mode.START)], [(method, mode)])
+            b, a = paired_members(data, noise, None, [(baseline[0], Mode.START)], [(method, mode)])
             lost += int(np.sum((b == 1) & (a == 0)))
             start_ok += int(np.sum(b == 1))
             total += b.size

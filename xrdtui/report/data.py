@@ -52,9 +52,9 @@ class ReportData:
         return self.members.get((structure, noise, level, method, mode))
 
 
-def load(reader, landscape_paths=()) -> ReportData:
+def load(reader, landscape_paths=(), starts: bool = True) -> ReportData:
     """Read a campaign store (and optional landscape stores) into :class:`ReportData`; StoreError for a
-    store that is not a campaign."""
+    store that is not a campaign. ``starts=False`` skips recomputing the start points (C7's inputs)."""
     from xrdtui.store.reader import StoreReader
 
     info = reader.info
@@ -76,8 +76,28 @@ def load(reader, landscape_paths=()) -> ReportData:
         with StoreReader.open(path) as lr:
             for key in lr.landscapes():
                 data.landscapes.setdefault(key, lr.landscape(key))
-    _starts(data)
+    if starts:
+        _starts(data)
     return data
+
+
+def paired_members(data: ReportData, noise: str, level: float | None, series_a, series_b, field_name="matched"):
+    """(a, b) 0/1 arrays of the members both series ran, over structures (and losses when a series
+    names several), for one level (None: all levels)."""
+    a_all, b_all = [], []
+    levels = data.levels(noise) if level is None else [level]
+    for structure in data.structures_of(noise):
+        for lv in levels:
+            for (ma, mo_a), (mb, mo_b) in zip(series_a, series_b):
+                ra, rb = data.get(structure, noise, lv, ma, mo_a), data.get(structure, noise, lv, mb, mo_b)
+                if ra is None or rb is None:
+                    continue
+                n = min(len(ra[field_name]), len(rb[field_name]))  # a capped method judged the first n
+                a_all.append(np.asarray(ra[field_name][:n], dtype=float))
+                b_all.append(np.asarray(rb[field_name][:n], dtype=float))
+    if not a_all:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(a_all), np.concatenate(b_all)
 
 
 def _starts(data: ReportData) -> None:
