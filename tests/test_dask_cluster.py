@@ -108,6 +108,7 @@ def _members(path: Path) -> dict:
     return out
 
 
+@pytest.mark.slow  # ~95 s: a scheduler and two workers; the default run keeps the local Dask cluster test
 def test_a_real_cluster_gives_the_local_pools_results(cluster, tmp_path):
     cfg = tmp_path / "dask.toml"
     cfg.write_text(TOML)

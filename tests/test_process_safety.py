@@ -105,7 +105,9 @@ def _safe_family(proc):
         return []
 
 
-@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+# the default run keeps Ctrl+C; SIGTERM takes the same path (terminate_as_interrupt) and runs with -m slow
+@pytest.mark.parametrize("sig, code, word", [pytest.param(signal.SIGTERM, 143, "terminated", marks=pytest.mark.slow),
+                                             (signal.SIGINT, 130, "interrupted")])
 def test_sigterm_and_ctrl_c_end_in_one_line_with_the_resume_command(tmp_path, sig, code, word):
     proc, store = _start(tmp_path)
     _wait_for_workers(proc, store, 2)

@@ -102,7 +102,7 @@ def _race(tmp_path, trial: int, resume: bool) -> None:
     assert [q.name for q in tmp_path.iterdir() if q.name.endswith(".tmp")] == []
 
 
-@pytest.mark.parametrize("resume", [False, True])
+@pytest.mark.parametrize("resume", [False, pytest.param(True, marks=pytest.mark.slow)])  # ~14 s each
 def test_two_simultaneous_runs_never_lose_the_store(tmp_path, resume):
     _race(tmp_path, 0, resume)
 

@@ -104,6 +104,7 @@ def test_existing_store_needs_resume_or_overwrite(tmp_path):
     assert path.read_bytes() == before
 
 
+@pytest.mark.slow  # ~50 s; the store-level kill -9 / resume test (test_store_live) stays in the default run
 def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path):
     """A real sweep process is killed mid-run; the store opens with every finished task, and --resume
     completes it to the same content as an uninterrupted run with the same seed."""
