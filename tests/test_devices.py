@@ -70,28 +70,26 @@ def test_cuda_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, capsys):
         require_device("cuda:0")
 
 
-def test_an_explicit_cpu_device_gives_the_default_run(tmp_path):
+def _run_both(tmp_path, device: str):
+    """The small campaign on the default device and on ``device``: (default, other) final results per task."""
     cfg = parse_config(SMALL)
-    a = run_campaign(cfg, store_path=tmp_path / "a.h5", scheduler="inline")
-    b = run_campaign(cfg, store_path=tmp_path / "b.h5", scheduler="inline", device="cpu")
+    a = run_campaign(cfg, store_path=tmp_path / "default.h5", scheduler="inline")
+    b = run_campaign(cfg, store_path=tmp_path / f"{device}.h5", scheduler="inline", device=device)
     with StoreReader.open(a) as ra, StoreReader.open(b) as rb:
-        for row in ra.tasks():
-            x, y = ra.task(row.task_id).result, rb.task(row.task_id).result
-            np.testing.assert_array_equal(x.final_lattice, y.final_lattice)
-            assert x.k == y.k
+        return [(ra.task(t.task_id).result, rb.task(t.task_id).result) for t in ra.tasks()]
+
+
+def test_an_explicit_cpu_device_gives_the_default_run(tmp_path):
+    for x, y in _run_both(tmp_path, "cpu"):
+        np.testing.assert_array_equal(x.final_lattice, y.final_lattice)
+        assert x.k == y.k and " " not in y.worker  # host:pid, no device named on the CPU
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device")
 def test_a_sweep_on_cuda_gives_the_cpu_results(tmp_path):
-    cfg = parse_config(SMALL)
-    cpu = run_campaign(cfg, store_path=tmp_path / "cpu.h5", scheduler="inline")
-    gpu = run_campaign(cfg, store_path=tmp_path / "gpu.h5", scheduler="inline", device="cuda")
-    with StoreReader.open(cpu) as rc, StoreReader.open(gpu) as rg:
-        for row in rc.tasks():
-            x, y = rc.task(row.task_id).result, rg.task(row.task_id).result
-            np.testing.assert_allclose(y.final_lattice, x.final_lattice, atol=1e-3)
-            assert x.k == y.k
-            assert y.worker.endswith(" cuda")
+    for x, y in _run_both(tmp_path, "cuda"):
+        np.testing.assert_allclose(y.final_lattice, x.final_lattice, atol=1e-3)
+        assert x.k == y.k and y.worker.endswith(" cuda")
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="this machine has CUDA")
