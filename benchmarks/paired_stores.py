@@ -55,7 +55,10 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="B's rates as the README's tables (paper (strict) n=)")
     args = ap.parse_args(argv)
     a, b = _data(args.a), _data(args.b)
-    if (a.seed, a.conventions.get("noise", {}).get("distortions")) != (b.seed, b.conventions.get("noise", {}).get("distortions")):
+    def origin(d):
+        return d.seed, d.conventions.get("noise", {}).get("distortions")
+
+    if origin(a) != origin(b):
         print("the stores were not made from the same distortions (seed or distortions differ)", file=sys.stderr)
         return 2
     table = rows(a, b)
