@@ -17,9 +17,11 @@ import sys
 
 import numpy as np
 
+from xrdtui.methods import method_rank
 from xrdtui.report.data import load
 from xrdtui.report.stats import paired_difference
 from xrdtui.store.reader import StoreReader
+from xrdtui.vocab import MODE_ORDER
 
 
 def _data(path):
@@ -29,7 +31,8 @@ def _data(path):
 
 def rows(a, b):
     out = []
-    series = sorted({k[1:] for k in set(a.members) & set(b.members)}, key=lambda k: (k[0], k[2], str(k[3]), k[1]))
+    series = sorted({k[1:] for k in set(a.members) & set(b.members)},
+                    key=lambda k: (k[0], method_rank(k[2]), MODE_ORDER.index(k[3]) if k[3] in MODE_ORDER else 9, k[1]))
     for noise, level, method, mode in series:
         pairs = {"matched": ([], []), "recovered": ([], [])}
         for structure in a.structures_of(noise):
