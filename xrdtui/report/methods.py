@@ -63,23 +63,34 @@ def _seconds_per_member(data: ReportData, noise: str, level: float, method: str,
     return sum(r.wall_s for r in rows) / members if members else math.nan
 
 
+def reference_for(data: ReportData, noise: str, reference: tuple[str, str] = REFERENCE) -> tuple[str, str] | None:
+    """The reference series under ``noise``: ``reference`` itself, or the reference method in the one mode
+    it runs under that noise (descent is free only under coordinate noise, as in the paper); None if absent."""
+    modes = {k[4] for k in data.members if k[1] == noise and k[3] == reference[0]}
+    if reference[1] in modes:
+        return tuple(reference)
+    return (reference[0], next(iter(modes))) if len(modes) == 1 else None
+
+
 def method_gains(data: ReportData, reference: tuple[str, str] = REFERENCE) -> list[MethodGain]:
-    """Every other stored series against ``reference`` (method, mode), per noise type and level, in the
-    registry's order; [] when the store has no reference series."""
-    series = sorted({(k[3], k[4]) for k in data.members}, key=lambda s: (method_rank(s[0]), str(s[1])))
-    if tuple(reference) not in series:
-        return []
+    """Every other stored series against ``reference`` (method, mode; see ``reference_for``), per noise
+    type and level, in the registry's order; [] when the store has no reference series."""
     out = []
     for noise in dict.fromkeys(k[1] for k in data.members):
+        ref = reference_for(data, noise, reference)
+        if ref is None:
+            continue
+        series = sorted({(k[3], k[4]) for k in data.members if k[1] == noise},
+                        key=lambda s: (method_rank(s[0]), str(s[1])))
         for level in data.levels(noise):
-            ref_cost = _seconds_per_member(data, noise, level, *reference)
+            ref_cost = _seconds_per_member(data, noise, level, *ref)
             for method, mode in series:
-                if (method, mode) == tuple(reference):
+                if (method, mode) == ref:
                     continue
-                a, b = paired_members(data, noise, level, [(method, mode)], [reference])
+                a, b = paired_members(data, noise, level, [(method, mode)], [ref])
                 if a.size == 0:
                     continue
-                sa, sb = paired_members(data, noise, level, [(method, mode)], [reference], "recovered")
+                sa, sb = paired_members(data, noise, level, [(method, mode)], [ref], "recovered")
                 cost = _seconds_per_member(data, noise, level, method, mode) / ref_cost if ref_cost > 0 else math.nan
                 out.append(MethodGain(noise, level, method, mode, int(a.size), int(a.sum()), int(sa.sum()),
                                       int(b.sum()), int(sb.sum()), paired_difference(a, b),
