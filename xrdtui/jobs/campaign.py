@@ -171,7 +171,6 @@ def run_campaign(
     default the config's, else cpu); checked here before any worker starts, unless the workers are a
     remote Dask cluster (each task then checks on its worker).
     """
-
     from xrdtui.store.writer import StoreWriter
 
     path = Path(store_path) if store_path else config.store_path

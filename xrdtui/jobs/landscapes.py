@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from xrdtui.engine.threads import one_torch_thread
 from xrdtui.errors import ConfigError
 from xrdtui.methods import is_energy_objective, method_info
 from xrdtui.vocab import LENGTH_NAMES, PARAM_UNITS, Mode, param_index
@@ -148,7 +149,7 @@ def compute_slice(structure, name: str, req: SliceRequest, objective: str, *, n_
     t0 = time.perf_counter()
     target = reference_pattern(structure) if starts else None
     for k, mode in enumerate(PATH_MODES if starts else ()):
-        with single_thread():
+        with one_torch_thread():  # a few cells per batch: extra intra-op threads only contend
             found = descent_paths(structure, (req.p1, req.p2), np.asarray(starts, dtype=np.float64), mode, objective,
                                   optimizer=OptimizerSettings(max_steps=steps), target=target)
         for start, p in zip(starts, found, strict=True):
@@ -173,10 +174,3 @@ def compute_slice(structure, name: str, req: SliceRequest, objective: str, *, n_
         paths=paths, attrs=attrs,
     )
 
-
-def single_thread():
-    """Torch on one thread inside: a descent steps a batch of a few cells, too small to gain from intra-op
-    threads (engine.threads)."""
-    from xrdtui.engine.threads import one_torch_thread
-
-    return one_torch_thread()

@@ -297,11 +297,10 @@ def judge(truth, finals, settings) -> dict[str, np.ndarray]:
 
 def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     """Distort, recover (with the task's method from the registry), judge, and summarise one task."""
+    from xrdtui.engine.devices import require_device
     from xrdtui.engine.matching import jeffreys_interval
     from xrdtui.engine.noise import distort
     from xrdtui.engine.structures import with_params
-
-    from xrdtui.engine.devices import require_device
 
     t0 = time.perf_counter()
     require_device(item.device)  # a Dask worker without the GPU the head node asked for: one clear reason

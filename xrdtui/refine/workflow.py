@@ -163,6 +163,7 @@ def refine(candidates, target, options: RefineOptions = RefineOptions(),
     """Refine every candidate (paths of files or folders) against ``target`` (a path); see the module
     docstring. Raises InputError / ConfigError / StoreError (one line) before writing anything."""
     from xrdtui.engine.devices import require_device
+    from xrdtui.engine.threads import one_torch_thread
 
     notify = on_event or (lambda event: None)
     t0 = time.perf_counter()
@@ -176,8 +177,6 @@ def refine(candidates, target, options: RefineOptions = RefineOptions(),
     total = len(plan.candidates)
     notify(RefineEvent("start", total, batches=len(plan.groups), message=f"{total} candidates in "
                        f"{len(plan.groups)} batch{'es' if len(plan.groups) != 1 else ''}"))
-    from xrdtui.jobs.landscapes import single_thread
-
     infos = _task_infos(plan, options)
     writer = _create_store(store, plan, infos, options)
     results: list[CandidateResult | None] = [None] * total
@@ -186,7 +185,7 @@ def refine(candidates, target, options: RefineOptions = RefineOptions(),
         for gi, group in enumerate(plan.groups):
             notify(RefineEvent("batch", total, done, gi + 1, len(plan.groups), len(group),
                                max_steps=infos[group[0]].max_steps))
-            with single_thread():  # a few cells per batch: extra torch threads only contend
+            with one_torch_thread():  # a few cells per batch: extra torch threads only contend
                 rows = _run_group(plan, gi, group, infos, writer, options, notify, done, total)
             for i, row in zip(group, rows):
                 results[i] = row

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from xrdtui.engine.threads import one_torch_thread  # noqa: F401  (the explorer uses ew.one_torch_thread)
+from xrdtui.engine.threads import one_torch_thread
 from xrdtui.vocab import PARAM_NAMES, PARAM_UNITS, param_index
 
 PAIRS: tuple[tuple[str, str], ...] = tuple(itertools.combinations(PARAM_NAMES, 2))  # the 15 slices
@@ -358,7 +358,7 @@ def descend(sl: Slice, start: tuple[float, float], steps: int = PATH_STEPS) -> l
     from xrdtui.engine.landscape import descent_paths
     from xrdtui.engine.optimize import OptimizerSettings
     from xrdtui.errors import ConfigError
-    from xrdtui.jobs.landscapes import PATH_MODES, single_thread
+    from xrdtui.jobs.landscapes import PATH_MODES
     from xrdtui.store.records import LandscapePath
 
     if sl.energy:
@@ -366,7 +366,7 @@ def descend(sl: Slice, start: tuple[float, float], steps: int = PATH_STEPS) -> l
     out = []
     begin = np.asarray(start, dtype=np.float64)
     for mode in PATH_MODES:
-        with single_thread():
+        with one_torch_thread():
             (p,) = descent_paths(sl.structure, sl.pair, begin[None], mode, sl.choice.objective,
                                  optimizer=OptimizerSettings(max_steps=steps), target=sl.target, settings=sl.settings)
         out.append(LandscapePath(mode=mode, points=p.points, start=begin.copy(), final_loss=float(p.final_loss)))

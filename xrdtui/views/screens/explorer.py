@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
+from xrdtui.engine.threads import one_torch_thread
 from xrdtui.store.records import LandscapeMinimum, LandscapeRecord
 from xrdtui.views.explore_worker import PAIRS, PATH_STEPS, RESOLUTIONS, SPANS, Choice, next_in
 from xrdtui.views.fmt import fmt_num
@@ -208,7 +209,7 @@ class ExplorerScreen(Screen):
             try:
                 from xrdtui.views import explore_worker as ew
 
-                with ew.one_torch_thread():
+                with one_torch_thread():
                     sl = ew.prepare(choice)
                     if worker.is_cancelled:
                         return
@@ -450,7 +451,7 @@ class ExplorerScreen(Screen):
             try:
                 from xrdtui.views import explore_worker as ew
 
-                with ew.one_torch_thread():
+                with one_torch_thread():
                     p = ew.probe(sl, cursor[0], cursor[1], known)
                 bins, truth_env = ew.peak_envelope(sl.sim.two_theta, sl.target)
                 cursor_env = None if p.pattern is None else ew.peak_envelope(sl.sim.two_theta, p.pattern)[1]
@@ -552,7 +553,7 @@ class ExplorerScreen(Screen):
                 from xrdtui.views import explore_worker as ew
 
                 t0 = time.perf_counter()
-                with ew.one_torch_thread():
+                with one_torch_thread():
                     paths = ew.descend(sl, start, steps)
                 if not worker.is_cancelled:
                     self.post_message(Descended(gen, (paths, time.perf_counter() - t0)))
@@ -590,7 +591,7 @@ class ExplorerScreen(Screen):
                         if key in reader.landscapes():
                             self.post_message(SaveExists(gen, (key, path)))
                             return
-                with ew.one_torch_thread():
+                with one_torch_thread():
                     record = ew.slice_record(sl, update, paths, paths_s=paths_s, path_steps=steps)
                 self.post_message(Saved(gen, (ew.save(path, record, replace=replace_it), path)))
             except Exception as exc:  # noqa: BLE001
