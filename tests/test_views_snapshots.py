@@ -39,13 +39,20 @@ def app(store_root, monkeypatch) -> XrdtuiApp:
 async def ready(pilot, timeout: float = 20.0) -> None:
     await settle(pilot)
     pilot.app.set_focus(None)  # no blinking cursor / focus highlight that depends on timing
-    await pilot.pause(0.05)
-    # A DataTable sizes its columns on an Idle event; under load that can come after the pause,
-    # and the screenshot would show columns still at their header widths.
+    # A worker's result arrives as a message after the worker has finished, and a DataTable sizes its
+    # columns only on a later Idle event: under load either can come after a fixed pause, and the screenshot
+    # would show an empty table or columns still at their header widths. Wait until both are done, twice.
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_table_pending(t) for t in pilot.app.screen.query(DataTable)):
+    calm = 0
+    while calm < 2 and time.monotonic() < deadline:
         await pilot.pause(0.05)
-    await pilot.pause(0.05)
+        calm = 0 if _busy(pilot.app) else calm + 1
+
+
+def _busy(app) -> bool:
+    screen = app.screen
+    return bool(app.message_queue_size or screen.message_queue_size
+                or any(_table_pending(t) for t in screen.query(DataTable)))
 
 
 def _table_pending(table: DataTable) -> bool:
