@@ -36,23 +36,49 @@ def app(store_root, monkeypatch) -> XrdtuiApp:
     time.tzset()
 
 
-async def ready(pilot, timeout: float = 20.0) -> None:
+async def ready(pilot, until=lambda app: True, timeout: float = 30.0) -> None:
+    """Wait until ``until(app)`` holds and nothing is left to land. A screen starts its loader only once
+    it is mounted, the loader runs in a thread, its result arrives as a message after the thread ended,
+    and a DataTable sizes its columns on a later Idle event: on a slow machine any of these can come after
+    a fixed pause, and the shot would show an empty table or columns at their header widths."""
     await settle(pilot)
     pilot.app.set_focus(None)  # no blinking cursor / focus highlight that depends on timing
-    # A worker's result arrives as a message after the worker has finished, and a DataTable sizes its
-    # columns only on a later Idle event: under load either can come after a fixed pause, and the screenshot
-    # would show an empty table or columns still at their header widths. Wait until both are done, twice.
     deadline = time.monotonic() + timeout
     calm = 0
-    while calm < 2 and time.monotonic() < deadline:
+    while calm < 3 and time.monotonic() < deadline:
         await pilot.pause(0.05)
-        calm = 0 if _busy(pilot.app) else calm + 1
+        calm = 0 if _busy(pilot.app) or not until(pilot.app) else calm + 1
+    assert until(pilot.app), "the screen never finished loading"
+    pilot.app.set_focus(None)  # a screen may have focused its first widget meanwhile
+    await pilot.pause(0.05)
+    STATE[:] = [_state(pilot.app)]
+
+
+STATE: list[str] = []  # what the screen held when the last shot was taken: printed when a shot differs
+
+
+def _state(app) -> str:
+    screen = app.screen
+    tables = [f"{t.id}: {t.row_count} rows, widths {[c.get_render_width(t) for c in t.ordered_columns]}"
+              for t in screen.query(DataTable)]
+    workers = [f"{w.name}:{w.state.name}" for w in app.workers]
+    return f"{type(screen).__name__}, focus {app.focused}, tables {tables}, workers {workers}"
+
+
+def shot(snap_compare, app, run_before, size=SIZE) -> None:
+    STATE.clear()
+    assert snap_compare(app, terminal_size=size, run_before=run_before), f"screen differs; it held {STATE}"
 
 
 def _busy(app) -> bool:
     screen = app.screen
     return bool(app.message_queue_size or screen.message_queue_size
+                or any(not w.is_finished for w in app.workers)
                 or any(_table_pending(t) for t in screen.query(DataTable)))
+
+
+def _table_filled(app) -> bool:
+    return app.screen.query_one("#matches", DataTable).row_count > 0
 
 
 def _table_pending(table: DataTable) -> bool:
@@ -68,11 +94,11 @@ def test_browser(snap_compare, app):
         await pilot.press("down", "enter", "down", "enter", "down", "enter", "down", "enter", "down")
         await pilot.pause(0.05)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
 
 
 def test_browser_small_terminal(snap_compare, app):
-    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+    shot(snap_compare, app, ready, size=(80, 24))
 
 
 def test_monitor_curves(snap_compare, app):
@@ -80,7 +106,7 @@ def test_monitor_curves(snap_compare, app):
         await pilot.press("m")
         await ready(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
 
 
 def test_monitor_rates(snap_compare, app):
@@ -89,24 +115,24 @@ def test_monitor_rates(snap_compare, app):
         await ready(pilot)
         await pilot.press("2")
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
 
 
 def test_match_table(snap_compare, app):
     async def run_before(pilot):
         await pilot.press("t")
-        await ready(pilot)
+        await ready(pilot, until=_table_filled)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
 
 
 def test_match_figure(snap_compare, app):
     async def run_before(pilot):
         await pilot.press("t")
-        await ready(pilot)
+        await ready(pilot, until=_table_filled)
         await pilot.press("2")
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
 
 
 @pytest.mark.parametrize("tab", ["1", "3"])  # loss curve, XRD overlay (lattice values: test_views_app)
@@ -117,7 +143,7 @@ def test_run_detail(snap_compare, app, tab):
         await ready(pilot)
         await pilot.press(tab)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
 
 
 def test_landscape(snap_compare, app):
@@ -127,7 +153,7 @@ def test_landscape(snap_compare, app):
         await pilot.press("l")
         await ready(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
 
 
 def test_help(snap_compare, app):
@@ -135,4 +161,4 @@ def test_help(snap_compare, app):
         await ready(pilot)
         await pilot.press("question_mark")
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    shot(snap_compare, app, run_before)
