@@ -39,9 +39,10 @@ def test_good_config_parses_and_normalises_names():
 
 def test_content_hash_ignores_store_and_workers_but_not_seed():
     a = parse_config(GOOD)
-    b = parse_config(GOOD.replace('name = "t"', 'name = "t"\nstore = "x.h5"\nworkers = 2'))
+    b = parse_config(GOOD.replace('name = "t"', 'name = "t"\nstore = "x.h5"\nworkers = 2\nnice = 5'))
     c = parse_config(GOOD.replace("seed = 3", "seed = 4"))
     assert a.content_hash == b.content_hash
+    assert (a.nice, b.nice) == (None, 5)
     assert a.content_hash != c.content_hash
 
 
@@ -63,6 +64,8 @@ def test_content_hash_ignores_store_and_workers_but_not_seed():
         (('max_steps = 20', 'max_stepz = 20'), "unknown key 'max_stepz'"),
         (('members = 2', 'members = 9'), "chgnet.members"),
         (('name = "t"', 'name = "t"\ncolour = "red"'), "unknown key 'colour'"),
+        (('name = "t"', 'name = "t"\nnice = 20'), "nice: must be an integer from 0 to 19, got 20"),
+        (('name = "t"', 'name = "t"\nnice = -1'), "nice: must be an integer from 0 to 19, got -1"),
         (('[noise]', '[noise'), "not valid TOML"),
     ],
 )

@@ -43,6 +43,10 @@ def run(
     device: Optional[str] = typer.Option(
         None, "--device", help="Torch device for the simulator, descent and CHGNet: cpu (default), cuda, cuda:N.",
     ),
+    nice: Optional[int] = typer.Option(
+        None, "--nice", min=0, max=19,
+        help="Niceness of the local workers (default 10: the shell and the TUI stay responsive; 0: the sweep's own).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     log_every: float = typer.Option(
         30.0, "--log-every", min=0.0,
@@ -105,7 +109,7 @@ def run(
     with progress:
         path = run_campaign(
             cfg, store_path=store, resume=resume, overwrite=overwrite, workers=workers, scheduler=scheduler,
-            device=device, only=only, on_event=on_event,
+            device=device, nice=nice, only=only, on_event=on_event,
         )
     _summary(cfg, path)
 

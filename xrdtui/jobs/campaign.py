@@ -160,6 +160,7 @@ def run_campaign(
     workers: int | None = None,
     scheduler: str | None = None,
     device: str | None = None,
+    nice: int | None = None,
     executor: Executor | None = None,
     only: str | Callable[[Any], bool] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
@@ -169,7 +170,8 @@ def run_campaign(
     ``only``: a glob on task ids (``"U2Ti/*"``) or a predicate on TaskInfo; other tasks stay pending in the
     store (a later ``--resume`` runs them). ``device``: torch device of every task (cpu, cuda, cuda:N;
     default the config's, else cpu); checked here before any worker starts, unless the workers are a
-    remote Dask cluster (each task then checks on its worker).
+    remote Dask cluster (each task then checks on its worker). ``nice``: the local workers' niceness
+    (default the config's, else jobs.executors.WORKER_NICE).
     """
     from xrdtui.store.writer import StoreWriter
 
@@ -184,7 +186,8 @@ def run_campaign(
     ex = executor
     if ex is None:
         # Start the workers now: their imports (torch, pymatgen, CHGNet weights) overlap the set-up below.
-        ex = make_executor(workers or config.workers, scheduler or config.scheduler)
+        ex = make_executor(workers or config.workers, scheduler or config.scheduler,
+                           config.nice if nice is None else nice)
         for _ in range(ex.workers):
             ex.submit(warm_worker, config.methods, device)
     try:

@@ -48,6 +48,7 @@ _TOP_KEYS = {
     "workers": int,
     "scheduler": str,
     "device": str,
+    "nice": int,
     "noise": dict,
 }
 DEFAULT_METHODS = ("cosine", "mse", "entropy")
@@ -76,6 +77,7 @@ class ExperimentConfig:
     workers: int | None = None
     scheduler: str | None = None
     device: str | None = None  # where tensors live (engine.devices); like workers, not part of the content hash
+    nice: int | None = None  # local workers' scheduling priority (jobs.executors.WORKER_NICE); not hashed either
     text: str = ""
     source: str = "<string>"
 
@@ -312,6 +314,11 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         from xrdtui.engine.devices import check_device_name
 
         device = check_device_name(device)
+    nice = top.get("nice")
+    if nice is not None:
+        from xrdtui.jobs.executors import check_nice
+
+        nice = check_nice(nice)
 
     return ExperimentConfig(
         name=name,
@@ -327,6 +334,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         workers=workers,
         scheduler=top.get("scheduler"),
         device=device,
+        nice=nice,
         text=text,
         source=source,
     )

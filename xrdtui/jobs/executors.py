@@ -65,12 +65,71 @@ def tune_allocator() -> bool:
 
 
 
+WORKER_NICE = 10  # default niceness of local workers: a sweep on every core leaves the shell and the TUI responsive
+
+
+def check_nice(nice: int) -> int:
+    """A worker niceness, 0 (the sweep's own priority) to 19 (only idle cores); ConfigError otherwise."""
+    if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
+        raise ConfigError(f"nice: must be an integer from 0 to 19, got {nice!r}")
+    return nice
+
+
+def lower_priority(nice: int) -> int:
+    """Raise this process's niceness to ``nice`` (never lowers it: that needs privileges and would undo a
+    ``nice xrdtui run`` the user chose); returns the niceness now in force. Only the scheduler's share of
+    contended cores changes: on idle cores a niced worker runs exactly as fast.
+
+    Where the kernel shares CPU time between sessions first (``/proc/self/autogroup``: Linux's autogroup,
+    on by default on most distributions) a niceness weighs only against the same session, so a TUI in
+    another terminal or tmux pane would still get no more than an equal share: the process then leaves for
+    a session of its own (it ignores Ctrl+C and dies with its parent anyway) and gives that autogroup the
+    same niceness."""
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, 0)
+        if nice > now:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+            _autogroup_nice(nice)
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except (AttributeError, OSError):  # not a POSIX system: nothing to change
+        return 0
+
+
+AUTOGROUP = "/proc/self/autogroup"
+
+
+def _autogroup_nice(nice: int) -> bool:
+    """Move this process into a new session (hence a new autogroup) niced ``nice``; False where the kernel
+    has no autogroups or this process cannot leave its session (a session or group leader)."""
+    if not os.path.exists(AUTOGROUP):
+        return False
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            if f.read().strip() != "1":
+                return False
+        os.setsid()
+        with open(AUTOGROUP, "w") as f:
+            f.write(str(nice))
+        return True
+    except OSError:
+        return False
+
+
+def autogroup_nice() -> int | None:
+    """This process's autogroup niceness (None without autogroups): ``/autogroup-123 nice 10`` -> 10."""
+    try:
+        with open(AUTOGROUP) as f:
+            return int(f.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 _WORKER_QUEUE: Any = None  # a pool worker's live-progress queue, set by _init_worker
 
 
-def _init_worker(threads: int = 1, live_queue: Any = None, parent: int | None = None) -> None:
-    """Start-up of every pool worker: one thread, the allocator, Ctrl+C left to the sweep's process (no
-    worker traceback), and exit as soon as the sweep's process is gone (no orphans)."""
+def _init_worker(threads: int = 1, live_queue: Any = None, parent: int | None = None, nice: int = 0) -> None:
+    """Start-up of every pool worker: one thread, the allocator, its niceness, Ctrl+C left to the sweep's
+    process (no worker traceback), and exit as soon as the sweep's process is gone (no orphans)."""
     global _WORKER_QUEUE
     import signal
 
@@ -78,6 +137,7 @@ def _init_worker(threads: int = 1, live_queue: Any = None, parent: int | None = 
     _WORKER_QUEUE = live_queue
     if parent is not None:
         exit_with_parent(parent)
+    lower_priority(nice)
     _configure_threads(threads)
 
 
@@ -179,11 +239,12 @@ class LocalExecutor:
     (killed, out of memory) breaks the pool; :meth:`lost` recognises that and :meth:`submit` starts a
     fresh pool, so the campaign can retry the tasks that were in flight."""
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, nice: int = WORKER_NICE):
         import multiprocessing as mp
 
         self.workers = workers or default_workers()
-        self.name = f"local process pool ({self.workers} workers)"
+        self.nice = nice
+        self.name = f"local process pool ({self.workers} workers{f', nice {nice}' if nice else ''})"
         single_threaded_env()  # inherited by the spawned workers
         self._ctx = mp.get_context("spawn")
         self._queue = self._ctx.Queue()
@@ -191,7 +252,7 @@ class LocalExecutor:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
-                                   initargs=(1, self._queue, os.getpid()))
+                                   initargs=(1, self._queue, os.getpid(), self.nice))
 
     def submit(self, fn: Callable, *args: Any) -> Future:
         try:
@@ -231,9 +292,10 @@ class LocalExecutor:
 
 
 class DaskExecutor:
-    """Tasks on a ``dask.distributed`` cluster; ``address`` may be ``"local"`` for an in-process test cluster."""
+    """Tasks on a ``dask.distributed`` cluster; ``address`` may be ``"local"`` for a cluster on this machine
+    (its workers niced like the local pool's; a remote cluster's priorities are its owner's business)."""
 
-    def __init__(self, address: str, workers: int | None = None):
+    def __init__(self, address: str, workers: int | None = None, nice: int = WORKER_NICE):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -252,6 +314,8 @@ class DaskExecutor:
         except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}") from None
         self._client.run(_configure_threads, 1)
+        if self._cluster is not None:
+            self._client.run(lower_priority, nice)
         self.workers = len(self._client.scheduler_info().get("workers", {})) or 1
         self.name = f"dask {self._client.scheduler.address} ({self.workers} workers)"
 
@@ -334,14 +398,16 @@ class InlineExecutor:
         self._jobs.put(None)
 
 
-def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+def make_executor(workers: int | None = None, scheduler: str | None = None, nice: int | None = None) -> Executor:
     """``scheduler``: None (local process pool), "inline" (this process), "local" (a local Dask cluster)
-    or a Dask scheduler address."""
+    or a Dask scheduler address. ``nice``: the local workers' niceness (default :data:`WORKER_NICE`); the
+    inline executor runs in the sweep's own process and keeps its priority."""
+    nice = WORKER_NICE if nice is None else check_nice(nice)
     if scheduler == "inline":
         return InlineExecutor()
     if scheduler:
-        return DaskExecutor(scheduler, workers)
-    return LocalExecutor(workers)
+        return DaskExecutor(scheduler, workers, nice)
+    return LocalExecutor(workers, nice)
 
 
 def drain(q: Any) -> list[Any]:

@@ -1,0 +1,68 @@
+"""Local workers run niced (default 10) so that a sweep on every core leaves the shell and the TUI
+responsive; the niceness only ever rises, and the sweep's own process keeps its priority."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xrdtui.errors import ConfigError
+from xrdtui.jobs.executors import WORKER_NICE, autogroup_nice, check_nice, make_executor
+
+
+def own_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def autogroups() -> bool:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def test_pool_workers_run_at_the_default_niceness_and_the_sweep_keeps_its_own():
+    before, group_before, session = own_nice(), autogroup_nice(), os.getsid(0)
+    assert WORKER_NICE == 10
+    ex = make_executor(1)
+    try:
+        seen = {ex.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=300) for _ in range(2)}
+        worker_group = ex.submit(autogroup_nice).result(timeout=60)
+        worker_session = ex.submit(os.getsid, 0).result(timeout=60)
+    finally:
+        ex.close()
+    assert seen == {max(10, before)}
+    if autogroups():  # sessions share CPU first: the worker is niced in a session of its own
+        assert worker_group == 10 and worker_session != session
+    else:
+        assert worker_session == session
+    assert (own_nice(), autogroup_nice(), os.getsid(0)) == (before, group_before, session)
+
+
+def test_a_niced_process_is_never_raised_back():
+    # in a child process (renicing pytest itself would slow every later test); asking a nice-15 process for
+    # 5 or 0 changes nothing: lowering needs privileges and would undo a `nice xrdtui run` the user chose
+    code = ("import os; from xrdtui.jobs.executors import lower_priority as lp; "
+            "print(lp(15), lp(5), lp(0), os.getpriority(os.PRIO_PROCESS, 0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    want = max(15, own_nice())
+    assert out.stdout.split() == [str(want)] * 4
+
+
+def test_inline_executor_runs_in_this_process_unniced():
+    ex = make_executor(scheduler="inline", nice=19)
+    try:
+        assert ex.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=10) == own_nice()
+    finally:
+        ex.close()
+
+
+@pytest.mark.parametrize("bad", [-1, 20, 2.5, True, "10"])
+def test_a_bad_niceness_is_one_configuration_line(bad):
+    with pytest.raises(ConfigError, match=r"^nice: must be an integer from 0 to 19, got .+$"):
+        check_nice(bad)
+    assert check_nice(0) == 0 and check_nice(19) == 19
