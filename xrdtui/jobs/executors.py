@@ -78,50 +78,16 @@ def check_nice(nice: int) -> int:
 def lower_priority(nice: int) -> int:
     """Raise this process's niceness to ``nice`` (never lowers it: that needs privileges and would undo a
     ``nice xrdtui run`` the user chose); returns the niceness now in force. Only the scheduler's share of
-    contended cores changes: on idle cores a niced worker runs exactly as fast.
-
-    Where the kernel shares CPU time between sessions first (``/proc/self/autogroup``: Linux's autogroup,
-    on by default on most distributions) a niceness weighs only against the same session, so a TUI in
-    another terminal or tmux pane would still get no more than an equal share: the process then leaves for
-    a session of its own (it ignores Ctrl+C and dies with its parent anyway) and gives that autogroup the
-    same niceness."""
+    contended cores changes: on idle cores a niced worker runs exactly as fast. Where the kernel shares CPU
+    between sessions first (Linux autogroup) it weighs within the sweep's session: a program started in
+    another terminal or tmux pane already gets its session's equal share."""
     try:
         now = os.getpriority(os.PRIO_PROCESS, 0)
         if nice > now:
             os.setpriority(os.PRIO_PROCESS, 0, nice)
-            _autogroup_nice(nice)
         return os.getpriority(os.PRIO_PROCESS, 0)
     except (AttributeError, OSError):  # not a POSIX system: nothing to change
         return 0
-
-
-AUTOGROUP = "/proc/self/autogroup"
-
-
-def _autogroup_nice(nice: int) -> bool:
-    """Move this process into a new session (hence a new autogroup) niced ``nice``; False where the kernel
-    has no autogroups or this process cannot leave its session (a session or group leader)."""
-    if not os.path.exists(AUTOGROUP):
-        return False
-    try:
-        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
-            if f.read().strip() != "1":
-                return False
-        os.setsid()
-        with open(AUTOGROUP, "w") as f:
-            f.write(str(nice))
-        return True
-    except OSError:
-        return False
-
-
-def autogroup_nice() -> int | None:
-    """This process's autogroup niceness (None without autogroups): ``/autogroup-123 nice 10`` -> 10."""
-    try:
-        with open(AUTOGROUP) as f:
-            return int(f.read().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 _WORKER_QUEUE: Any = None  # a pool worker's live-progress queue, set by _init_worker
