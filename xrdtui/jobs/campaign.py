@@ -135,9 +135,26 @@ def site_counts(structures) -> dict:
 
 
 def _cost(item: WorkItem) -> float:
-    # Longest tasks first shortens the tail of the sweep (CHGNet relaxations dominate).
     info = item.info
     return get_method(info.method).task_cost(info.n_members, info.n_sites, info.max_steps)
+
+
+def dispatch_order(items: list[WorkItem], learned: set[str] = frozenset(), cost=None) -> list[WorkItem]:
+    """The order tasks are handed to workers: first the largest task of each method not in ``learned``
+    (those with a finished task already: a resume), then everything else longest first (``cost(item)``,
+    default the method's task cost).
+
+    Longest first shortens the sweep's tail (CHGNet relaxations dominate). Probing every method early lets
+    the ETA's cost model learn each method's own seconds per unit of cost within the first tasks: by longest
+    first alone the first 10 % were all multistart tasks, whose rate then stood in for every other method
+    (ETAs 41-76 % short on the finished stores; probes first: 3-48 %)."""
+    ordered = sorted(items, key=cost or _cost, reverse=True)
+    probes: dict[str, WorkItem] = {}
+    for it in ordered:
+        if it.info.method not in learned:
+            probes.setdefault(it.info.method, it)
+    first = {id(it) for it in probes.values()}
+    return list(probes.values()) + [it for it in ordered if id(it) not in first]
 
 
 def run_device(config: ExperimentConfig, device: str | None = None, scheduler: str | None = None) -> str:
@@ -223,8 +240,8 @@ def run_campaign(
         raise
 
     selected = _selector(only)
-    todo = sorted((it for it in items if it.info.task_id not in done_ids and selected(it.info)), key=_cost,
-                  reverse=True)
+    todo = dispatch_order([it for it in items if it.info.task_id not in done_ids and selected(it.info)],
+                          learned={it.info.method for it in items if it.info.task_id in done_ids})
     total = len(items)
     counts = {"done": len(done_ids), "failed": 0}
     interrupted: KeyboardInterrupt | None = None

@@ -1,0 +1,70 @@
+"""Dispatch order and the ETA's cost model: every method probed first, then longest first; the time left
+from per-method seconds per unit of cost (store.progress.cost_eta), checked on cases worked by hand."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from xrdtui.jobs.campaign import dispatch_order
+from xrdtui.methods import get_method
+from xrdtui.store.progress import cost_eta
+
+PENDING, RUNNING, DONE, FAILED = 0, 1, 2, 3
+
+
+def item(name: str, method: str, cost: float):
+    return SimpleNamespace(name=name, cost=cost, info=SimpleNamespace(method=method, task_id=name))
+
+
+def names(items) -> list[str]:
+    return [it.name for it in items]
+
+
+def test_the_largest_task_of_every_method_goes_first_then_longest_first():
+    items = [item("c1", "cosine", 5), item("m1", "multistart", 80), item("c2", "cosine", 9),
+             item("m2", "multistart", 90), item("n1", "none", 1), item("x1", "xcorr", 7), item("x2", "xcorr", 3)]
+    order = dispatch_order(items, cost=lambda it: it.cost)
+    assert names(order) == ["m2", "c2", "x1", "n1", "m1", "c1", "x2"]
+
+
+def test_a_resume_probes_only_the_methods_with_nothing_finished():
+    items = [item("c1", "cosine", 5), item("m1", "multistart", 80), item("c2", "cosine", 9), item("x1", "xcorr", 2)]
+    order = dispatch_order(items, learned={"cosine", "multistart"}, cost=lambda it: it.cost)
+    assert names(order) == ["x1", "m1", "c2", "c1"]
+    assert names(dispatch_order([], cost=lambda it: it.cost)) == []
+
+
+def test_small_cells_cost_more_per_site_than_large_ones():
+    cosine = get_method("cosine")
+    per_site_small = cosine.task_cost(10, 2, 999) / 2
+    per_site_large = cosine.task_cost(10, 24, 999) / 24
+    assert per_site_small / per_site_large == pytest.approx((6 / 2) / (28 / 24))
+    assert cosine.task_cost(20, 6, 999) == pytest.approx(2 * cosine.task_cost(10, 6, 999))
+    assert get_method("multistart").task_cost(10, 6, 999) > cosine.task_cost(10, 6, 999)
+
+
+def test_time_left_from_each_methods_own_rate_and_the_pooled_rate_for_the_rest():
+    # finished: cosine 100 s for cost 50 (2 s/unit), multistart 300 s for cost 600 (0.5 s/unit)
+    # left: cosine cost 30 (60 s), multistart cost 200 half done (50 s), xcorr cost 10 at the pooled
+    # 400 s / 650 units; two workers share it.
+    status = np.array([DONE, DONE, PENDING, RUNNING, PENDING])
+    cost = np.array([50.0, 600.0, 30.0, 200.0, 10.0])
+    wall = np.array([100.0, 300.0, np.nan, np.nan, np.nan])
+    method = np.array(["cosine", "multistart", "cosine", "multistart", "xcorr"])
+    members_done = np.array([0, 0, 0, 5, 0])
+    n_members = np.array([10, 10, 10, 10, 10])
+    eta = cost_eta(status, cost, wall, method, members_done, n_members, workers=2)
+    assert eta == pytest.approx((60 + 50 + 10 * 400 / 650) / 2)
+
+
+def test_no_eta_before_a_finished_task_and_zero_at_the_end():
+    method = np.array(["cosine", "cosine"])
+    args = (np.array([10.0, 10.0]), np.array([np.nan, np.nan]), method, np.zeros(2), np.ones(2))
+    assert math.isnan(cost_eta(np.array([RUNNING, PENDING]), *args, workers=2))
+    assert cost_eta(np.array([DONE, FAILED]), *args, workers=2) == 0.0
+    assert math.isnan(cost_eta(np.array([DONE, PENDING]), np.array([10.0, 10.0]), np.array([5.0, np.nan]), method,
+                               np.zeros(2), np.ones(2), workers=0))
