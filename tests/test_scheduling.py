@@ -68,3 +68,19 @@ def test_no_eta_before_a_finished_task_and_zero_at_the_end():
     assert cost_eta(np.array([DONE, FAILED]), *args, workers=2) == 0.0
     assert math.isnan(cost_eta(np.array([DONE, PENDING]), np.array([10.0, 10.0]), np.array([5.0, np.nan]), method,
                                np.zeros(2), np.ones(2), workers=0))
+
+
+def test_a_running_task_counts_the_time_it_has_run_but_never_all_of_it():
+    # finished: 100 s for cost 50 (2 s/unit). Running: cost 30 (60 s expected) for 45 s with 2 of 10 members
+    # done -> 75 % along by time, 15 s left; cost 10 (20 s expected) for 200 s -> capped, 5 % = 1 s left.
+    status = np.array([DONE, RUNNING, RUNNING, PENDING])
+    cost = np.array([50.0, 30.0, 10.0, 5.0])
+    wall = np.array([100.0, np.nan, np.nan, np.nan])
+    method = np.array(["cosine"] * 4)
+    members_done = np.array([0, 2, 0, 0])
+    n_members = np.array([10] * 4)
+    running_s = np.array([0.0, 45.0, 200.0, np.nan])
+    eta = cost_eta(status, cost, wall, method, members_done, n_members, workers=1, running_s=running_s)
+    assert eta == pytest.approx(15 + 1 + 10)
+    # without the clock only members count: 48 s + 20 s + 10 s
+    assert cost_eta(status, cost, wall, method, members_done, n_members, workers=1) == pytest.approx(48 + 20 + 10)

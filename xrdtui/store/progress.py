@@ -5,8 +5,10 @@ campaign). Finished tasks say how many worker seconds a unit of cost takes, per 
 
     s_m = sum(wall_i) / sum(c_i)          over finished tasks of method m (wall = worker seconds)
 
-and for a method with none finished yet, the pooled s = sum(wall) / sum(c) over all finished tasks. The work
-left is  W = sum_i c_i * s_{m(i)} * (1 - members_done_i / n_i)  over unfinished tasks, and
+and for a method with none finished yet, the pooled s = sum(wall) / sum(c) over all finished tasks. A task
+is expected to take t_i = c_i * s_{m(i)} worker seconds; one that is running is the further along of its
+members done and its time so far, f_i = max(members_done_i / n_i, running_s_i / t_i), capped at 95 % (an
+overrunning task still has some left). The work left is  W = sum_i t_i * (1 - f_i)  over unfinished tasks, and
 
     ETA = W / workers          (seconds; NaN until a task has finished or when no worker is known)
 
@@ -24,10 +26,14 @@ from xrdtui.store import layout as L
 from xrdtui.store.records import DONE, FAILED, PENDING, RUNNING, Progress
 
 
+RUNNING_CAP = 0.95  # the most of its expected time a running task is taken to have done
+
+
 def cost_eta(status: np.ndarray, cost: np.ndarray, wall_s: np.ndarray, method: np.ndarray,
              members_done: np.ndarray, n_members: np.ndarray, workers: int, done_code: int = 2,
-             failed_code: int = 3) -> float:
-    """Seconds left (see the module docstring); NaN without a finished task, finite costs or workers."""
+             failed_code: int = 3, running_s: np.ndarray | None = None) -> float:
+    """Seconds left (see the module docstring); NaN without a finished task, finite costs or workers.
+    ``running_s``: seconds each task has been running (NaN or 0 where it is not), None when unknown."""
     status = np.asarray(status)
     cost = np.asarray(cost, dtype=np.float64)
     wall = np.asarray(wall_s, dtype=np.float64)
@@ -42,14 +48,20 @@ def cost_eta(status: np.ndarray, cost: np.ndarray, wall_s: np.ndarray, method: n
     per_method = {m: wall[learned & (method == m)].sum() / cost[learned & (method == m)].sum()
                   for m in np.unique(method[learned])}
     left = ~ended
-    share = 1.0 - np.clip(np.asarray(members_done, dtype=np.float64) / np.maximum(np.asarray(n_members), 1), 0, 1)
     rate = np.array([per_method.get(m, pooled) for m in method[left]], dtype=np.float64)
-    return float(np.sum(cost[left] * rate * share[left]) / workers)
+    expected = cost[left] * rate
+    done = np.clip(np.asarray(members_done, dtype=np.float64) / np.maximum(np.asarray(n_members), 1), 0, 1)[left]
+    if running_s is not None:
+        ran = np.nan_to_num(np.asarray(running_s, dtype=np.float64)[left], nan=0.0)
+        by_time = np.divide(np.maximum(ran, 0.0), expected, out=np.zeros_like(expected), where=expected > 0)
+        done = np.maximum(done, np.minimum(by_time, RUNNING_CAP))
+    return float(np.sum(expected * (1.0 - done)) / workers)
 
 
 def summarise(columns: Mapping[str, np.ndarray], clock: Mapping[str, object], methods: np.ndarray,
               n_members: np.ndarray, now: float, live: bool) -> Progress:
-    """Progress from the /progress columns (status, wall_s, cost, members_done) and clock of a store."""
+    """Progress from the /progress columns (status, wall_s, cost, members_done, started_at when there) and
+    clock of a store."""
     status = np.asarray(columns[L.P_STATUS])
     counts = {code: int(np.count_nonzero(status == code)) for code in (PENDING, RUNNING, DONE, FAILED)}
     heartbeat = float(clock[L.C_HEARTBEAT])
@@ -70,8 +82,10 @@ def summarise(columns: Mapping[str, np.ndarray], clock: Mapping[str, object], me
         eta = remaining / rate * 60.0 if rate > 0 else float("nan")
         cost = np.asarray(columns[L.P_COST], dtype=np.float64)
         if np.isfinite(cost).all():
+            started = columns.get(L.P_STARTED_AT)
+            running_s = None if started is None else np.where(running, now - np.asarray(started, np.float64), 0.0)
             by_cost = cost_eta(status, cost, columns[L.P_WALL_S], methods, np.where(status == DONE, 0, members_done),
-                               n_members, int(clock.get(L.C_WORKERS, 0)), DONE, FAILED)
+                               n_members, int(clock.get(L.C_WORKERS, 0)), DONE, FAILED, running_s)
             if np.isfinite(by_cost):
                 eta, basis = by_cost, "cost model"
     return Progress(

@@ -166,7 +166,7 @@ class StoreReader:
         clock = {c: self._col(c, 0) for c in L.CLOCK_COLUMNS if c in self._progress}
         now = time.time()
         live = is_live(int(clock[L.C_WRITER_STATE]), float(clock[L.C_HEARTBEAT]), clock.get(L.C_WRITER, b""), now)[0]
-        columns = {c: self._col(c) for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE)}
+        columns = {c: self._col(c) for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE, L.P_STARTED_AT)}
         return summarise(columns, clock, self._methods, self._n_members, now, live)
 
     @_guard

@@ -316,7 +316,7 @@ class StoreWriter:
         """The campaign's Progress as a reader would see it (the sweep's own batch log uses it)."""
         from xrdtui.store.progress import summarise
 
-        columns = {c: self._p[c][...] for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE)}
+        columns = {c: self._p[c][...] for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE, L.P_STARTED_AT)}
         clock = {c: self._p[c][0] for c in L.CLOCK_COLUMNS}
         return summarise(columns, clock, np.array([t.method for t in self._tasks]),
                          np.array([t.n_members for t in self._tasks]), _now(), live=not self._closed)
