@@ -147,8 +147,8 @@ def dispatch_order(items: list[WorkItem], learned: set[str] = frozenset(), cost=
     Longest first shortens the sweep's tail (CHGNet relaxations dominate). Probing every method early lets
     the ETA's cost model learn each method's own seconds per unit of cost within the first tasks: by longest
     first alone the first 10 % of a beyond sweep were all multistart tasks, whose rate then stood in for
-    every other method. Replayed on six finished stores (benchmarks/eta_replay.py) the ETA at 10 % done was
-    12-76 % short by longest first, 3-48 % short with probes first."""
+    every other method. Replayed on the six finished descent sweeps (benchmarks/eta_replay.py) the ETA at 10 %
+    done was 12-76 % short by longest first, 3-48 % short with probes first."""
     ordered = sorted(items, key=cost or _cost, reverse=True)
     probes: dict[str, WorkItem] = {}
     for it in ordered:

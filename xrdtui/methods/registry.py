@@ -142,8 +142,9 @@ class Method:
 
 
 # A member-step costs what SITE_OFFSET more sites would (per-step Python and autograd overhead, matching per
-# member): small cells run slower per site. Replayed on six finished stores (benchmarks/eta_replay.py), the ETA
-# at 10 % done came within -36 % ... +19 % of the end with 4, against -48 % ... -3 % (all low) with 1.
+# member): small cells run slower per site. Replayed on eight finished stores (benchmarks/eta_replay.py), the ETA
+# at 10 % done came within -36 % ... +19 % of the end on the six descent sweeps with 4, against -48 % ... -3 %
+# (all low) with 1; two small CHGNet-hybrid sweeps stay far over either way (+87 % ... +205 %).
 SITE_OFFSET = 4
 
 METHODS: dict[str, Method] = {}
