@@ -46,7 +46,7 @@ def read(path: str) -> dict:
 
 
 def costs(d: dict, offset: int) -> np.ndarray:
-    return np.array([get_method(m).cost * n * (offset + s) * (1 + k)
+    return np.array([get_method(m).task_cost(n, s, k, site_offset=offset)
                      for m, n, s, k in zip(d["method"], d["members"], d["sites"], d["steps"])])
 
 

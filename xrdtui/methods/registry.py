@@ -136,9 +136,11 @@ class Method:
             return (Mode.FREE,)
         return modes
 
-    def task_cost(self, n_members: int, n_sites: int, max_steps: int) -> float:
-        """Relative cost of one task: ``cost x members x (SITE_OFFSET + sites) x (1 + max_steps)``."""
-        return self.cost * n_members * (SITE_OFFSET + n_sites) * (1 + max_steps)
+    def task_cost(self, n_members: int, n_sites: int, max_steps: int, site_offset: int | None = None) -> float:
+        """Relative cost of one task: ``cost x members x (site_offset + sites) x (1 + max_steps)``, the offset
+        SITE_OFFSET unless given (benchmarks/eta_replay.py compares offsets)."""
+        offset = SITE_OFFSET if site_offset is None else site_offset
+        return self.cost * n_members * (offset + n_sites) * (1 + max_steps)
 
 
 # A member-step costs what SITE_OFFSET more sites would (per-step Python and autograd overhead, matching per
