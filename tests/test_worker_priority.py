@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from xrdtui.errors import ConfigError
-from xrdtui.jobs.executors import WORKER_NICE, check_nice, make_executor
+from xrdtui.jobs.executors import WORKER_NICE, check_nice, make_executor, worker_label
 
 
 def own_nice() -> int:
@@ -23,10 +23,14 @@ def test_pool_workers_run_at_the_default_niceness_and_the_sweep_keeps_its_own():
     ex = make_executor(1)
     try:
         seen = {ex.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=300) for _ in range(2)}
+        label = ex.submit(worker_label).result(timeout=60)
     finally:
         ex.close()
     assert seen == {max(10, before)}
     assert own_nice() == before
+    if before < 10:  # the store's worker column says the task ran niced
+        assert label.endswith(" nice 10") and label.count(":") == 1
+    assert " nice" not in worker_label()  # this process never niced itself
 
 
 def test_a_niced_process_is_never_raised_back():

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import socket
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -75,19 +76,31 @@ def check_nice(nice: int) -> int:
     return nice
 
 
+_NICED = 0  # the niceness this worker set itself to (0: it never changed its priority), for its task labels
+
+
 def lower_priority(nice: int) -> int:
     """Raise this process's niceness to ``nice`` (never lowers it: that needs privileges and would undo a
     ``nice xrdtui run`` the user chose); returns the niceness now in force. Only the scheduler's share of
     contended cores changes: on idle cores a niced worker runs exactly as fast. Where the kernel shares CPU
     between sessions first (Linux autogroup) it weighs within the sweep's session: a program started in
     another terminal or tmux pane already gets its session's equal share."""
+    global _NICED
     try:
         now = os.getpriority(os.PRIO_PROCESS, 0)
         if nice > now:
             os.setpriority(os.PRIO_PROCESS, 0, nice)
+            _NICED = os.getpriority(os.PRIO_PROCESS, 0)
         return os.getpriority(os.PRIO_PROCESS, 0)
     except (AttributeError, OSError):  # not a POSIX system: nothing to change
         return 0
+
+
+def worker_label(device: str = "cpu") -> str:
+    """``host:pid``, then the device unless cpu and ``nice N`` if this worker lowered its priority: the
+    store's record of where and how each task ran."""
+    label = f"{socket.gethostname()}:{os.getpid()}" + ("" if device == "cpu" else f" {device}")
+    return label + (f" nice {_NICED}" if _NICED else "")
 
 
 _WORKER_QUEUE: Any = None  # a pool worker's live-progress queue, set by _init_worker

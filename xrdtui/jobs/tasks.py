@@ -12,7 +12,6 @@ distorted structures.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 
 from xrdtui.errors import InputError
 from xrdtui.jobs.config import ExperimentConfig, build_settings, members_per_task
+from xrdtui.jobs.executors import worker_label
 from xrdtui.methods import get_method
 from xrdtui.methods.batch import Batch, Outcome
 from xrdtui.store.records import TaskInfo, TaskResult
@@ -367,7 +367,7 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
         init_pattern=init_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
         final_pattern=final_patterns[:, ::PREVIEW_STRIDE].astype(np.float16),
         wall_s=time.perf_counter() - t0,
-        worker=f"{socket.gethostname()}:{os.getpid()}" + ("" if item.device == "cpu" else f" {item.device}"),
+        worker=worker_label(item.device),
         k=k,
         n=n,
         lo=float(lo),
