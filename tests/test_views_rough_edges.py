@@ -4,6 +4,7 @@ energies to 1 meV/atom, the Figure-1 legend and ticks, and the resume hint of a 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,15 @@ def _quit_key_visible(app, width: int) -> bool:
     return bool(keys) and all(k.region.width > 0 and k.region.right <= width for k in keys)
 
 
+async def _footer_laid_out(pilot, width: int, timeout: float = 20.0) -> bool:
+    """Whether Quit shows within ``width``, once the footer has been laid out: a pushed screen composes its
+    footer keys after mounting and sizes them on a later refresh, which a loaded machine can delay."""
+    deadline = time.monotonic() + timeout
+    while not _quit_key_visible(pilot.app, width) and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    return _quit_key_visible(pilot.app, width)
+
+
 @sync
 async def test_footer_keeps_quit_at_80x24(folder):
     app = quiet_app(folder)
@@ -114,10 +124,10 @@ async def test_footer_keeps_quit_at_80x24(folder):
         for key in ("b", "m", "t"):
             await pilot.press(key)
             await settle(pilot)
-            assert _quit_key_visible(app, 80), key
+            assert await _footer_laid_out(pilot, 80), key
         app.push_screen(DetailScreen(app.store, "U2Ti/lattice/0.080/cosine/free"))
         await settle(pilot)
-        assert _quit_key_visible(app, 80)
+        assert await _footer_laid_out(pilot, 80)
 
 
 @sync
