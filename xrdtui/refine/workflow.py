@@ -31,8 +31,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from xrdtui.errors import ConfigError, InputError, XrdtuiError
+from xrdtui.jobs.executors import worker_label
 from xrdtui.refine import (DEFAULT_BACKGROUND_WINDOW, DEFAULT_LEVEL, DEFAULT_METHOD, DEFAULT_OPTIMIZER,
                            DEFAULT_SYMPREC, DEFAULT_WAVELENGTH)
 from xrdtui.refine.candidates import Candidate, load_candidates
@@ -546,7 +545,7 @@ def _write_group(plan: _Plan, gi, group, ids, writer, batch, out, wall: float, o
             reasons=[reasons[b][:MAX_REASON]],
             init_pattern=init_patterns[one, ::PREVIEW_STRIDE].astype(np.float16),
             final_pattern=final_patterns[one, ::PREVIEW_STRIDE].astype(np.float16),
-            wall_s=wall, worker=f"{socket.gethostname()}:{os.getpid()}", k=k, n=n, lo=float(lo), hi=float(hi),
+            wall_s=wall, worker=worker_label(), k=k, n=n, lo=float(lo), hi=float(hi),
             recovered=v.get("recovered"), strict_rms=v.get("strict_rms"), length_error=v.get("length_error"),
             angle_error=v.get("angle_error"), site_error=v.get("site_error"), ks=ks, lo_s=float(lo_s),
             hi_s=float(hi_s))
