@@ -170,6 +170,25 @@ def test_hybrid_energy_term_is_chgnet_energy_per_atom_with_its_gradient():
     assert float(frac_t.grad[0, 1, 0]) == pytest.approx(2.5 * fd[0], rel=0.05, abs=2e-3)
 
 
+def test_energy_of_a_crushed_cell_is_nan_not_a_huge_graph():
+    """A member whose cell is denser than MIN_VOLUME_PER_ATOM gets NaN (it fails, as a degenerate cell
+    does) instead of a CHGNet graph that grows as 1/V²; its neighbour in the batch keeps CHGNet's energy."""
+    from chgnet.model import CHGNet  # noqa: F401
+
+    from xrdtui.engine.hybrid import MIN_VOLUME_PER_ATOM, energies_and_gradients
+    from xrdtui.engine.relax import chgnet_energies, load_model
+    from xrdtui.engine.structures import benchmark_structure, frac_coords, lattice_params
+
+    s = benchmark_structure("Au2S")  # cubic, 6 atoms
+    species = [site.species_string for site in s]
+    side = (0.5 * MIN_VOLUME_PER_ATOM * len(s)) ** (1 / 3)  # half the floor's volume
+    lattice = np.array([lattice_params(s), [side, side, side, 90.0, 90.0, 90.0]])
+    frac = np.repeat(frac_coords(s)[None], 2, axis=0)
+    energy, grad_m, grad_f = energies_and_gradients(load_model(), lattice, frac, species)
+    assert energy[0] == pytest.approx(chgnet_energies([s])[0], rel=1e-5)
+    assert np.isnan(energy[1]) and not grad_m[1].any() and not grad_f[1].any()
+
+
 @pytest.mark.parametrize("table, fragment", [
     ("[multistart]\nstarts = 0\n", "multistart: starts must be a positive integer"),
     ("[continuation]\nwidths = [1.0, 3.0]\n", "continuation: widths must narrow"),

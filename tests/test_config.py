@@ -118,15 +118,17 @@ def test_no_update_rule_named_means_the_papers_plain_gd_with_calibrated_steps():
     assert parse_config(base).content_hash != parse_config(base + '[optimizer]\nmethod = "adam"\n').content_hash
 
 
-@pytest.mark.parametrize("preset", ["paper", "quick", "beyond", "beyond-heldout"])
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in EXAMPLES.glob("*.toml") if p.stem != "paper-adam"))
 def test_presets_repeat_the_calibrated_steps(preset):
     from xrdtui.jobs.config import load_config
-    from xrdtui.jobs.defaults import CALIBRATED_STEPS
-    from xrdtui.methods import get_method
+    from xrdtui.jobs.defaults import calibrated_steps
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / f"{preset}.toml")
+    cfg = load_config(EXAMPLES / f"{preset}.toml")
     for method in cfg.xrd_methods:
         opt = cfg.settings(method)["optimizer"]
-        want = CALIBRATED_STEPS[get_method(method).similarity]
+        want = calibrated_steps(method)
         assert opt.method == "gd"
         assert (opt.lr_length, opt.lr_angle, opt.lr_coords) == (want["lr_length"], want["lr_angle"], want["lr_coords"])

@@ -227,3 +227,34 @@ def test_step_size_rule():
     assert fraction(lr) >= 0.95 > fraction(bigger)
     final = cal.rates["cosine"]
     assert final["lr_length"] <= lr and fraction(final["lr_length"], final["lr_angle"]) >= 0.95
+
+
+def test_step_size_rule_with_a_penalty_follows_its_stiffness():
+    """The rule applied to loss + penalty (as for xrd-energy): a stiff quadratic penalty k·|x − x0|² on the
+    coordinates (minimum image) is lowered by one plain step only while lr < 1/k (|1 − 2k·lr| < 1), so the
+    chosen coordinate step must drop from the XRD loss's own below 1/k, to within one grid factor (searching
+    down from the loss's own steps); the lattice-noise members sit at x0 (penalty 0), so their steps stay the
+    loss's own."""
+    from xrdtui.jobs.calibrate import calibrate
+
+    k = 1.0e4
+
+    def penalty_for(structure, starts):  # the structure in the batch's own cell: its coordinates are x0
+        x0 = torch.as_tensor(structure.frac_coords)
+
+        def penalty(lattice, frac):
+            d = frac - x0.to(frac.dtype)
+            d = d - torch.round(d.detach())
+            return k * (d ** 2).sum(dim=(1, 2))
+
+        return penalty
+
+    plain = calibrate(["Au2S"], losses=("cosine",), n=6)
+    stiff = calibrate(["Au2S"], losses=("cosine",), n=6, penalty_for=penalty_for, start=plain.rates)
+    for kind, tried in stiff.fractions["cosine"].items():  # searched down from the loss's own steps
+        assert max(lr for lr, _ in tried) == pytest.approx(plain.rates["cosine"][kind])
+    coords = stiff.rates["cosine"]["lr_coords"]
+    assert coords < 1.0 / k <= coords * 10 ** 0.5
+    assert coords < plain.rates["cosine"]["lr_coords"] / 10
+    for kind in ("lr_length", "lr_angle"):
+        assert stiff.rates["cosine"][kind] == plain.rates["cosine"][kind]

@@ -25,6 +25,11 @@ import torch
 from xrdtui.errors import ConfigError
 
 GPA_PER_EV_A3 = 160.21766208  # CHGNet's conversion constant (stress in GPa)
+# Below this volume per atom (Å³) CHGNet is not asked: no crystal at ambient pressure is that dense (diamond
+# 5.7 Å³/atom), and a crushed cell's graph explodes (its bond graph grows as 1/V²: Au2S has 32 bond pairs at
+# 24 Å³/atom, 59,804 at 1.2), as a too large step can make one. Such a member gets NaN and fails like a
+# degenerate cell.
+MIN_VOLUME_PER_ATOM = 2.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,8 @@ class HybridSettings:
 
 
 def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species: list) -> tuple:
-    """CHGNet energy per atom [B] (eV/atom; NaN where CHGNet fails) and its gradients with respect to the
+    """CHGNet energy per atom [B] (eV/atom; NaN where CHGNet fails or the cell is denser than
+    ``MIN_VOLUME_PER_ATOM``) and its gradients with respect to the
     row cell matrices [B, 3, 3] (eV/atom per Å) and the fractional coordinates [B, N, 3] (eV/atom)."""
     from pymatgen.core import Lattice, Structure
 
@@ -55,6 +61,8 @@ def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species
         for i in range(b):
             try:
                 m = Lattice.from_parameters(*lattice[i]).matrix
+                if not abs(np.linalg.det(m)) >= MIN_VOLUME_PER_ATOM * n:
+                    continue
                 graphs.append(model.graph_converter(Structure(Lattice(m), species, frac[i])))
                 matrices.append(m)
                 index.append(i)

@@ -14,6 +14,13 @@ magnitude: the MSE is a sum over 9000 bins). The rule:
 A step that does not change the loss at all (below float precision) does not count as lowering it, so
 the rule picks neither vanishing nor overshooting steps. Engine calls only (``engine.optimize.recover``
 with ``max_steps = 1``): the same code path as the sweep.
+
+The same rule serves an objective with a penalty added to the XRD loss (the joint XRD + λ·energy objective
+of ``engine.hybrid``): ``penalty_for(structure, starts)`` builds the penalty of one structure's batch, and
+the fraction counts members whose whole objective one step lowered. There the search starts at the loss's
+own steps (``start``) instead of the grid's top: a penalty is not meant to enlarge the steps, and the
+grid's largest steps turn cells into crushed or needle-like ones whose CHGNet graphs are huge (one such
+batch took 60 s and 4 GB; a whole calibration from the top ran out of 24 GB).
 """
 
 from __future__ import annotations
@@ -42,9 +49,9 @@ class Calibration:
     members: int = 0
 
 
-def _batches(structures, sigma: float, n: int, seed: int, cell: str, strain: str):
-    """(structure name, simulator, target, lattice starts, coordinate starts and their cell's simulator
-    and target) for each structure."""
+def _batches(structures, sigma: float, n: int, seed: int, cell: str, strain: str, penalty_for=None):
+    """(structure name, (simulator, target, starts, penalty) of the lattice-noise members, the same of the
+    coordinate-noise members in their cell) for each structure; penalty None without ``penalty_for``."""
     import torch
 
     from xrdtui.engine.noise import distort
@@ -61,13 +68,17 @@ def _batches(structures, sigma: float, n: int, seed: int, cell: str, strain: str
         sim_c = XRDSimulator(coords_cell, PatternSettings(), profile_dtype=torch.float64)
         lat = distort(conv, name, Noise.LATTICE, sigma, n, seed, strain=strain)
         crd = distort(coords_cell, name, Noise.COORDS, sigma, n, seed)
-        out.append((name, (sim_l, sim_l.reference_pattern(), lat), (sim_c, sim_c.reference_pattern(), crd)))
+        pen_l = penalty_for(conv, lat) if penalty_for else None
+        pen_c = penalty_for(coords_cell, crd) if penalty_for else None
+        out.append((name, (sim_l, sim_l.reference_pattern(), lat, pen_l),
+                    (sim_c, sim_c.reference_pattern(), crd, pen_c)))
     return out
 
 
 def fraction_lowered(batches, loss: str, rates: dict[str, float]) -> tuple[float, int]:
-    """Fraction (and count) of members whose loss one plain GD step with ``rates`` lowered. Lattice-noise
-    members when a lattice rate is set, coordinate-noise members for ``lr_coords``."""
+    """Fraction (and count) of members whose loss (plus penalty, where the batch has one) one plain GD step
+    with ``rates`` lowered. Lattice-noise members when a lattice rate is set, coordinate-noise members for
+    ``lr_coords``."""
     from xrdtui.engine.optimize import OptimizerSettings, recover
 
     settings = OptimizerSettings(method="gd", schedule="constant", max_steps=1, tol=0.0,
@@ -75,9 +86,9 @@ def fraction_lowered(batches, loss: str, rates: dict[str, float]) -> tuple[float
     coords = rates.get("lr_coords", 0.0) > 0
     lowered = total = 0
     for _, lattice, coordinate in batches:
-        sim, target, starts = coordinate if coords else lattice
+        sim, target, starts, penalty = coordinate if coords else lattice
         traj = recover(sim, target, starts.lattice, starts.frac, loss=loss, mode="free",
-                       optimise=("coords",) if coords else ("lattice",), settings=settings)
+                       optimise=("coords",) if coords else ("lattice",), settings=settings, penalty=penalty)
         ok = ~traj.failed & np.isfinite(traj.loss[-1])
         lowered += int((ok & (traj.loss[-1] < traj.loss[0])).sum())
         total += len(traj.failed)
@@ -86,15 +97,18 @@ def fraction_lowered(batches, loss: str, rates: dict[str, float]) -> tuple[float
 
 def calibrate(structures, losses=("cosine", "mse", "entropy"), *, sigma: float = 0.01, n: int = 16,
               seed: int = 0, cell: str = Cell.PRIMITIVE, strain: str = "cartesian",
-              progress=None) -> Calibration:
-    """Apply the module's rule to ``structures`` (benchmark names or files) for each loss."""
-    batches = _batches(structures, sigma, n, seed, cell, strain)
+              progress=None, penalty_for=None, start: dict[str, dict[str, float]] | None = None) -> Calibration:
+    """Apply the module's rule to ``structures`` (benchmark names or files) for each loss (with
+    ``penalty_for(structure, starts) -> penalty``, to the loss plus that penalty); ``start[loss][kind]``,
+    where given, is the largest step tried."""
+    batches = _batches(structures, sigma, n, seed, cell, strain, penalty_for)
     out = Calibration(members=n * len(batches))
     for loss in losses:
         chosen, table = {}, {}
         for kind in KINDS:
             tried = []
-            for lr in GRID:
+            top = (start or {}).get(loss, {}).get(kind, GRID[0])
+            for lr in (g for g in GRID if g <= top * (1 + 1e-9)):
                 fraction, _ = fraction_lowered(batches, loss, {kind: lr})
                 tried.append((lr, fraction))
                 if fraction >= TARGET:

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
-# per loss: step for lengths (Å² per loss unit), angles (degrees² per loss unit), fractional coordinates
+# per objective (a loss, or a method whose objective adds a term to its loss): step for lengths (Å² per
+# objective unit), angles (degrees² per objective unit), fractional coordinates
 CALIBRATED_STEPS: dict[str, dict[str, float]] = {
     "cosine": {"lr_length": 0.0056234, "lr_angle": 1.7783, "lr_coords": 0.031623},
     "mse": {"lr_length": 3.1623e-05, "lr_angle": 0.01, "lr_coords": 0.00017783},
     "entropy": {"lr_length": 0.01, "lr_angle": 5.6234, "lr_coords": 0.031623},
     "xcorr": {"lr_length": 0.031623, "lr_angle": 31.623, "lr_coords": 0.056234},
+    # cosine + 10 x CHGNet energy per atom, searched down from the cosine steps (benchmarks/calibrate_gd.py
+    # --objective xrd-energy, 2026-12-02): the energy's stiff coordinate modes need a step 178x below cosine's
+    # (at cosine's own, one step raised the objective for most coordinate-noise members: 0/40 matched)
+    "xrd-energy": {"lr_length": 0.0031623, "lr_angle": 1.7783, "lr_coords": 0.00017783},
 }
 
 # constant steps; stop when the loss improved by < 1e-4 (relative) over the last 20 steps, or at 1000
@@ -27,12 +32,18 @@ PAPER_OPTIMIZER: dict[str, Any] = {"method": "gd", "schedule": "constant", "conv
                                    "patience": 20, "max_steps": 1000}
 
 
-def paper_optimizer(method: str | None) -> dict[str, Any]:
-    """The paper's optimiser keys for ``method`` (its loss's calibrated steps; the cosine steps for a method
-    without its own, e.g. the relaxation, or when no method is given)."""
-    loss = "cosine"
-    if method is not None:
-        from xrdtui.methods import get_method
+def calibrated_steps(method: str | None) -> dict[str, float]:
+    """The calibrated steps of ``method``'s objective: its own where it has them (a loss plus a penalty),
+    else its loss's; the cosine steps for a method without a loss (the relaxation) or no method."""
+    if method is None:
+        return CALIBRATED_STEPS["cosine"]
+    if method in CALIBRATED_STEPS:
+        return CALIBRATED_STEPS[method]
+    from xrdtui.methods import get_method
 
-        loss = get_method(method).similarity or "cosine"
-    return {**PAPER_OPTIMIZER, **CALIBRATED_STEPS.get(loss, CALIBRATED_STEPS["cosine"])}
+    return CALIBRATED_STEPS.get(get_method(method).similarity or "cosine", CALIBRATED_STEPS["cosine"])
+
+
+def paper_optimizer(method: str | None) -> dict[str, Any]:
+    """The paper's optimiser keys for ``method`` with its objective's calibrated steps."""
+    return {**PAPER_OPTIMIZER, **calibrated_steps(method)}
