@@ -264,7 +264,7 @@ register_method(Method(
 register_method(Method(
     name="xrd-energy", kind=MethodKind.DESCENT, colour="#1b7837", label="XRD + λ·energy",
     description="projected descent on the cosine loss + λ·CHGNet energy per atom (λ = 10 per eV/atom, "
-                "fixed in advance)",
+                "fixed in advance), with the joint objective's own calibrated steps",
     objective="−cos(pattern, target) + λ·E_CHGNet", unit="dimensionless + λ·eV/atom", similarity=LOSS,
     run=run_xrd_energy, tables=(OPTIMIZER, HYBRID), modes=PROJECTED, steps=_steps, warm=warm_chgnet,
     cost=200.0,  # a CHGNet call per member and step: measured ~14x multistart per step on CsTlO
