@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
+from textual.widgets import DataTable, Header, Input, Static, Tree
 from textual.widgets.tree import TreeNode as UITreeNode
 
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from xrdtui.views.fmt import DASH, fmt_duration, fmt_iso, fmt_rate, fmt_time
 from xrdtui.views.messages import CampaignLoaded, CatalogueLoaded, Loaded, OpenLandscape, RatesLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
+from xrdtui.views.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:  # numpy/h5py-backed modules load in the first worker thread, after the first paint
     from xrdtui.views.model import TreeNode
@@ -156,7 +157,7 @@ class BrowserScreen(StoreScreen):
             tree.guide_depth = 3
             yield tree
             yield Static("", id="node-info")
-        yield Footer()
+        yield KeyFooter()
 
     def setup(self) -> None:
         table = self.query_one("#campaigns", DataTable)

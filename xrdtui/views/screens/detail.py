@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from xrdtui.methods import method_info
 from xrdtui.views.fmt import DASH, axis_label, fmt_duration, fmt_num, fmt_objective, fmt_rate
@@ -21,6 +21,7 @@ from xrdtui.views.messages import DetailLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import DIM, PALETTE, Curve, LossChart, PatternChart, Trace
 from xrdtui.views.workers import DetailData
+from xrdtui.views.widgets.footer import KeyFooter
 from xrdtui.vocab import LATTICE_PARAMS
 
 
@@ -123,7 +124,7 @@ class DetailScreen(StoreScreen):
                     with TabPane("XRD [3]", id="xrd"):
                         yield PatternChart(id="xrd-chart")
                 yield Static("", id="member-note")
-        yield Footer()
+        yield KeyFooter()
 
     def setup(self) -> None:
         self._data: DetailData | None = None

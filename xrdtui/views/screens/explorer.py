@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from xrdtui.engine.threads import one_torch_thread
@@ -29,6 +29,7 @@ from xrdtui.views.screens.base import Banner
 from xrdtui.views.widgets.charts import PALETTE, PatternChart
 from xrdtui.views.widgets.cursor_heatmap import CursorHeatmap
 from xrdtui.views.widgets.heatmap import MINIMUM_COLOUR, PATH_COLOURS, legend
+from xrdtui.views.widgets.footer import KeyFooter
 from xrdtui.vocab import MODE_ABBREVIATIONS, PARAM_UNITS
 
 LANDSCAPES_FILE = "landscapes.h5"  # saved slices go here, in the app's folder (as `xrdtui landscape -o`)
@@ -123,7 +124,7 @@ class ExplorerScreen(Screen):
                 yield Static("", id="ex-paths")
         yield PatternChart(id="ex-overlay")
         yield Static("", id="ex-status")
-        yield Footer()
+        yield KeyFooter()
 
     # ----------------------------------------------------------------------------------------- state
 

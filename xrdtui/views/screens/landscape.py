@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import ColumnKey
 
 from xrdtui.store.records import LandscapeRecord
@@ -22,6 +22,7 @@ from xrdtui.views.messages import LandscapeIndexLoaded, LandscapeLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.heatmap import MINIMUM_COLOUR, PATH_COLOURS, Heatmap, legend
 from xrdtui.views.workers import store_files
+from xrdtui.views.widgets.footer import KeyFooter
 
 
 class LandscapeScreen(StoreScreen):
@@ -42,7 +43,7 @@ class LandscapeScreen(StoreScreen):
             yield Heatmap(id="heatmap")
             yield DataTable(id="minima", cursor_type="row", zebra_stripes=True)
         yield Static("", id="ls-legend")
-        yield Footer()
+        yield KeyFooter()
 
     def setup(self) -> None:
         self._index: dict[str, Path] = {}

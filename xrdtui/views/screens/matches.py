@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from xrdtui.store.layout import format_level
 from xrdtui.store.records import MatchRow
@@ -18,6 +18,7 @@ from xrdtui.views.messages import MatchesLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import MatchFigure, legend_text
 from xrdtui.views.workers import MatchData
+from xrdtui.views.widgets.footer import KeyFooter
 
 GROUPINGS: tuple[tuple[str, ...], ...] = (
     ("method", "mode", "noise", "level"),
@@ -76,7 +77,7 @@ class MatchScreen(StoreScreen):
             with TabPane("Figure 1 [2]", id="figure"):
                 yield MatchFigure(id="figure1")
                 yield Static("", id="figure1-legend")
-        yield Footer()
+        yield KeyFooter()
 
     def setup(self) -> None:
         self._grouping = 0

@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, ProgressBar, Static, TabbedContent, TabPane
 
 from xrdtui.store.layout import format_level
 from xrdtui.methods import method_info
@@ -21,6 +21,7 @@ from xrdtui.views.messages import MonitorLoaded
 from xrdtui.views.screens.base import Banner, StoreScreen
 from xrdtui.views.widgets.charts import PALETTE, Curve, LossChart
 from xrdtui.views.workers import MonitorCache, MonitorData, RunningTask
+from xrdtui.views.widgets.footer import KeyFooter
 from xrdtui.vocab import MODE_ABBREVIATIONS, CampaignState
 
 BAR = 10
@@ -114,7 +115,7 @@ class MonitorScreen(StoreScreen):
                 yield DataTable(id="pivot", cursor_type="cell", zebra_stripes=True)
             with TabPane("Failures [3]", id="failures"):
                 yield DataTable(id="failure-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def setup(self) -> None:
         running = self.query_one("#running", DataTable)
