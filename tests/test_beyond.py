@@ -170,6 +170,35 @@ def test_hybrid_energy_term_is_chgnet_energy_per_atom_with_its_gradient():
     assert float(frac_t.grad[0, 1, 0]) == pytest.approx(2.5 * fd[0], rel=0.05, abs=2e-3)
 
 
+def test_energy_calls_in_edge_chunks_give_the_numbers_of_one_call(monkeypatch):
+    """The joint objective's CHGNet calls are split under the relaxation's edge budget (memory); each graph's
+    energy, forces and stress do not depend on its batch partners, so chunks give one call's numbers exactly."""
+    from chgnet.model import CHGNet  # noqa: F401
+
+    from xrdtui.engine.hybrid import energies_and_gradients
+    from xrdtui.engine.relax import RelaxSettings, load_model
+    from xrdtui.engine.structures import benchmark_structure, frac_coords, lattice_params
+
+    s = benchmark_structure("ErPt3")
+    species = [site.species_string for site in s]
+    lattice = lattice_params(s)[None] * np.array([[1.0] * 6, [1.03, 1.03, 1.03, 1, 1, 1], [0.98] * 3 + [1] * 3])
+    frac = np.repeat(frac_coords(s)[None], 3, axis=0)
+    import xrdtui.engine.chgnet_internals as internals
+
+    calls = []
+    predict = internals.predict_efs
+    monkeypatch.setattr(internals, "predict_efs",
+                        lambda model, graphs: calls.append(len(graphs)) or predict(model, graphs))
+    monkeypatch.setattr(RelaxSettings, "max_edges", 10**9)
+    whole = energies_and_gradients(load_model(), lattice, frac, species)
+    monkeypatch.setattr(RelaxSettings, "max_edges", 1)  # every graph a chunk of its own
+    chunked = energies_and_gradients(load_model(), lattice, frac, species)
+    assert calls == [3, 1, 1, 1]
+    for a, b in zip(whole, chunked):
+        assert np.array_equal(a, b)
+    assert np.isfinite(whole[0]).all()
+
+
 def test_energy_of_a_crushed_cell_is_nan_not_a_huge_graph():
     """A member whose cell is denser than MIN_VOLUME_PER_ATOM gets NaN (it fails, as a degenerate cell
     does) instead of a CHGNet graph that grows as 1/V²; its neighbour in the batch keeps CHGNet's energy."""

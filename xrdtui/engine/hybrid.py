@@ -51,6 +51,7 @@ def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species
     from pymatgen.core import Lattice, Structure
 
     from xrdtui.engine.chgnet_internals import predict_efs, quiet
+    from xrdtui.engine.relax import RelaxSettings, edge_chunks
 
     b, n = frac.shape[:2]
     energy = np.full(b, np.nan)
@@ -68,7 +69,9 @@ def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species
                 index.append(i)
             except Exception:  # a degenerate cell or atoms on top of each other: NaN, the member fails
                 continue
-        preds = predict_efs(model, graphs) if graphs else []
+        # in chunks under the relaxation's edge budget: one call for 16 Na3MnCoNiO6 cells held 4 GB
+        preds = [p for lo, hi in edge_chunks([len(g.atom_graph) for g in graphs], RelaxSettings.max_edges)
+                 for p in predict_efs(model, graphs[lo:hi])]
     for i, m, p in zip(index, matrices, preds):
         volume = abs(np.linalg.det(m))
         sigma = np.asarray(p["s"], dtype=np.float64) / GPA_PER_EV_A3  # eV/Å^3
