@@ -57,23 +57,24 @@ def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species
     energy = np.full(b, np.nan)
     grad_m = np.zeros((b, 3, 3))
     grad_f = np.zeros((b, n, 3))
-    matrices, graphs, index = [], [], []
+    matrices, volumes, graphs, index = [], [], [], []
     with quiet(), torch.enable_grad():  # CHGNet's forces are autograd gradients (autograd.Function turns it off)
         for i in range(b):
             try:
                 m = Lattice.from_parameters(*lattice[i]).matrix
-                if not abs(np.linalg.det(m)) >= MIN_VOLUME_PER_ATOM * n:
+                volume = abs(np.linalg.det(m))
+                if not volume >= MIN_VOLUME_PER_ATOM * n:
                     continue
                 graphs.append(model.graph_converter(Structure(Lattice(m), species, frac[i])))
                 matrices.append(m)
+                volumes.append(volume)
                 index.append(i)
             except Exception:  # a degenerate cell or atoms on top of each other: NaN, the member fails
                 continue
         # in chunks under the relaxation's edge budget: one call for 16 Na3MnCoNiO6 cells held 4 GB
         preds = [p for lo, hi in edge_chunks([len(g.atom_graph) for g in graphs], RelaxSettings.max_edges)
                  for p in predict_efs(model, graphs[lo:hi])]
-    for i, m, p in zip(index, matrices, preds):
-        volume = abs(np.linalg.det(m))
+    for i, m, volume, p in zip(index, matrices, volumes, preds):
         sigma = np.asarray(p["s"], dtype=np.float64) / GPA_PER_EV_A3  # eV/Å^3
         energy[i] = float(p["e"])
         grad_m[i] = np.linalg.inv(m).T @ (volume * sigma) / n
