@@ -97,6 +97,41 @@ def test_member_that_diverges_midway_is_frozen():
     np.testing.assert_allclose(traj.final_lattice[[0, 1, 3], :3], np.tile(TRUTH[:3], (3, 1)), rtol=1e-9)
 
 
+class CountingSim(IdentitySim):
+    """IdentitySim that records how many rows each pattern call evaluates."""
+
+    def __init__(self):
+        self.rows = []
+
+    def pattern(self, lattice, frac=None):
+        self.rows.append(lattice.shape[0])
+        return super().pattern(lattice, frac)
+
+
+@pytest.mark.parametrize("method", ["gd", "adam"])
+def test_stopped_members_leave_the_batch_and_each_member_runs_as_alone(method):
+    """A batch costs the sum of its members' steps: members that stopped are not evaluated again, and every
+    member's trajectory is the one it has when recovered on its own (bit for bit on a row-wise loss)."""
+    init = _init()
+    init[0] = TRUTH  # converges at once
+    init[3, 0] = np.nan  # fails at step 0
+    settings = OptimizerSettings(method=method, lr_length=0.02, lr_angle=1.0, max_steps=300, tol=1e-10,
+                                 patience=5, schedule="constant")
+    sim = CountingSim()
+    traj = recover(sim, TRUTH, init, None, loss=quadratic, settings=settings)
+    steps = traj.n_steps
+    assert traj.failed.tolist() == [False, False, False, True]
+    assert steps[0] < steps[1] and steps[0] < steps[2]  # a real spread of stopping steps
+    assert sum(sim.rows) == int(sum(steps[b] + 1 for b in range(3)))
+    assert sum(sim.rows) < 3 * (int(steps.max()) + 1)  # the old lockstep batch: every row every step
+    assert sim.rows[0] == 3 and sim.rows[-1] < 3
+    for b in range(3):
+        alone = recover(IdentitySim(), TRUTH, init[b:b + 1], None, loss=quadratic, settings=settings)
+        assert alone.n_steps[0] == steps[b]
+        np.testing.assert_array_equal(alone.lattice[:, 0], traj.lattice[: alone.lattice.shape[0], b])
+        np.testing.assert_array_equal(alone.loss[:, 0], traj.loss[: alone.loss.shape[0], b])
+
+
 def test_coordinates_are_optimised_and_wrapped():
     target_frac = np.array([[0.1, 0.2, 0.95], [0.5, 0.5, 0.5]])
 

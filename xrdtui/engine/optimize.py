@@ -205,6 +205,14 @@ def _invalid(sim, lattice: torch.Tensor, frac: torch.Tensor | None) -> tuple[tor
     return bad, why
 
 
+def _scatter_rows(grad: torch.Tensor | None, rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A gradient over the evaluated ``rows`` placed into a zero tensor shaped like the whole batch."""
+    out = torch.zeros_like(like)
+    if grad is not None:
+        out[rows] = grad.to(like.dtype)
+    return out
+
+
 class _Rule:
     """Per-element update rule with per-element learning rates; frozen members never move."""
 
@@ -273,6 +281,10 @@ def recover(
         modes (at the start, in the loss, after every step).
     penalty: a differentiable ``penalty(lattice[B, 6], frac[B, N, 3] or None) -> [B]`` added to the loss
         (e.g. lambda times an energy per atom, ``engine.hybrid``), evaluated at the projected point.
+
+    Each step evaluates the members still running only (rows of the batch, in order): the cost of a
+    batch is the sum of its members' steps, not its longest member's steps times its size. ``loss``,
+    ``penalty`` and the simulator must therefore treat rows independently (every built-in one does).
     """
     settings = settings or OptimizerSettings()
     optimise = _check_optimise(optimise)
@@ -295,6 +307,9 @@ def recover(
         if template is None:
             raise InputError("optimising coordinates needs initial coordinates")
         frac = _as_tensor(template, dtype, device).expand(n_batch, -1, -1).clone()
+    if frac is None and penalty is not None and getattr(sim, "template_frac", None) is not None:
+        # the penalty sees the coordinates of exactly the rows it is evaluated on
+        frac = _as_tensor(sim.template_frac, dtype, device).expand(n_batch, -1, -1).clone()
     if frac is not None:
         frac = torch.remainder(frac, 1.0)  # the [0, 1) convention; patterns are periodic in x
     target_t = _as_tensor(target, torch.float32, device)
@@ -344,21 +359,26 @@ def recover(
         frozen = stopped.clone()
         with torch.no_grad():
             # 1. Fail members that cannot be simulated, before they enter the batch.
-            bad, why = _invalid(sim, lattice, frac)
-            newly = bad & ~stopped
-            for i in torch.nonzero(newly).flatten().tolist():
-                reasons[i] = f"{why[i]} at step {step}"
+            going = torch.nonzero(~stopped).flatten()
+            newly = torch.zeros_like(stopped)
+            if going.numel():  # only members still running are asked about
+                bad, why = _invalid(sim, lattice[going], None if frac is None else frac[going])
+                newly[going] = bad
+                for k in torch.nonzero(bad).flatten().tolist():
+                    reasons[int(going[k])] = f"{why[k]} at step {step}"
             failed |= newly
             stop(newly, step)
 
-        # 2. Forward (and backward) over the batch; failed rows get a copy of a live row as a harmless
-        #    stand-in and are left out of the summed loss, so NaN never reaches the others' gradients.
-        live = torch.nonzero(~failed).flatten()
-        need_grad = bool((~stopped).any()) and step < settings.max_steps
-        if live.numel():
-            donor = live[0]
-            lat_in = torch.where(failed[:, None], lattice[donor], lattice).detach()
-            frac_in = None if frac is None else torch.where(failed[:, None, None], frac[donor], frac).detach()
+        # 2. Forward (and backward) over the members still running only: a member that stopped (converged,
+        #    failed) costs nothing more, so one straggler no longer drags the whole batch through the
+        #    simulator. Rows are independent, so each member's numbers are those of the full batch.
+        rows = torch.nonzero(~stopped).flatten()
+        need_grad = bool(rows.numel()) and step < settings.max_steps
+        values = torch.full((n_batch,), float("nan"), dtype=dtype, device=device)
+        lat_grad = frac_grad = None
+        if rows.numel():
+            lat_in = lattice[rows].detach()
+            frac_in = None if frac is None else frac[rows].detach()
             if lat_rule is not None and need_grad:
                 lat_in.requires_grad_(True)
             if frac_rule is not None and need_grad:
@@ -370,15 +390,16 @@ def recover(
                 coords = frac_in
                 if coord_projector is not None and mode == Mode.PROJECTED and frac_in is not None:
                     coords = coord_projector(frac_in)
-                values = loss_fn(sim.pattern(cell, coords), target_t)
+                target_rows = target_t[rows] if target_t.ndim == 2 and target_t.shape[0] == n_batch else target_t
+                part = loss_fn(sim.pattern(cell, coords), target_rows)
                 if penalty is not None:
-                    values = values + penalty(cell, coords).to(values.dtype)
+                    part = part + penalty(cell, coords).to(part.dtype)
                 if need_grad:
-                    use = torch.isfinite(values) & ~stopped
-                    torch.where(use, values, values.new_zeros(())).sum().backward()
-            values = values.detach().to(dtype)
-        else:
-            values = torch.full((n_batch,), float("nan"), dtype=dtype, device=device)
+                    use = torch.isfinite(part)
+                    torch.where(use, part, part.new_zeros(())).sum().backward()
+                    lat_grad = _scatter_rows(lat_in.grad, rows, lattice) if lat_rule is not None else None
+                    frac_grad = _scatter_rows(frac_in.grad, rows, frac) if frac_rule is not None else None
+            values[rows] = part.detach().to(dtype)
 
         with torch.no_grad():
             # 3. A non-finite loss fails the member now.
@@ -423,13 +444,13 @@ def recover(
             factor = settings.lr_factor(step)
             run = ~stopped
             if lat_rule is not None:
-                g = torch.nan_to_num(lat_in.grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
+                g = torch.nan_to_num(lat_grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
                 new = lattice - lat_rule.step(torch.where(run[:, None], g, 0.0), factor)
                 if mode == Mode.PROJECTED:
                     new = project(new).to(dtype)
                 lattice = torch.where(run[:, None], new, lattice)
             if frac_rule is not None:
-                g = torch.nan_to_num(frac_in.grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
+                g = torch.nan_to_num(frac_grad.to(dtype), nan=0.0, posinf=0.0, neginf=0.0)
                 new = frac - frac_rule.step(torch.where(run[:, None, None], g, 0.0), factor)
                 if coord_projector is not None and mode == Mode.PROJECTED:
                     new = coord_projector(new).to(dtype)
