@@ -145,3 +145,45 @@ def test_matcher_settings_are_checked():
         matching.MatcherSettings(stol=0).check()
     m = matching.MatcherSettings(ltol=0.3, scale=False).matcher()
     assert (m.ltol, m.stol, m.angle_tol) == (0.3, 0.2, 5.0)
+
+
+
+@pytest.mark.parametrize("name", ["CsTlO", "Na3MnCoNiO6"])
+def test_judging_with_the_reference_reduced_once_gives_pymatgen_fit_and_rms(name, monkeypatch):
+    """judge_members reduces the reference once and each candidate once (not through pymatgen's cache, which
+    lattice-noise members all collide in); its verdicts and rms are those of StructureMatcher.fit and
+    get_rms_dist called per candidate, for both matchers, matched and unmatched, and failures."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from xrdtui.engine.noise import distort
+
+    truth = benchmark_structure(name)
+    finals = []
+    for noise, level in (("lattice", 0.004), ("lattice", 0.05), ("lattice", 0.1), ("coords", 0.02)):
+        d = distort(truth, name, noise, level, 8, seed=5)
+        finals += [with_params(truth, lat, fr) for lat, fr in zip(d.lattice, d.frac)]
+    bad = truth.copy()
+    bad.lattice = bad.lattice.__class__(bad.lattice.matrix * [[1, 1, 1], [1, 1, 1], [0, 0, 1e-9]])
+    finals += [None, bad]
+    paper, strict = matching.MatcherSettings().matcher(), matching.StrictMatcherSettings().matcher()
+    StructureMatcher._get_reduced_istructure.cache_clear()
+    got = matching.judge_members(truth, finals, paper, strict)
+    assert StructureMatcher._get_reduced_istructure.cache_info().currsize == 0  # pymatgen's cache unused
+    for flag, rms, settings in (("matched", "rms", matching.MatcherSettings()),
+                                ("recovered", "strict_rms", matching.StrictMatcherSettings())):
+        want_flag, want_rms = [], []
+        for s in finals[:-2]:
+            StructureMatcher._get_reduced_istructure.cache_clear()
+            m = settings.matcher()
+            ok = m.fit(truth, s)
+            want_flag.append(ok)
+            want_rms.append(round(float(m.get_rms_dist(truth, s)[0]), matching.RMS_DIGITS) if ok else np.nan)
+        assert got[flag][:-2].tolist() == want_flag
+        np.testing.assert_array_equal(got[rms][:-2], want_rms)
+        assert not got[flag][-2:].any() and np.isnan(got[rms][-2:]).all()
+    assert 0 < got["matched"].sum() < len(finals) - 2 and 0 < got["recovered"].sum() < got["matched"].sum()
+    # without the internals (another pymatgen) the public calls give the same verdicts
+    monkeypatch.setattr(matching, "_has_internals", lambda matcher: False)
+    public = matching.judge_members(truth, finals, paper, strict)
+    for key in ("matched", "rms", "recovered", "strict_rms"):
+        np.testing.assert_array_equal(public[key], got[key])
