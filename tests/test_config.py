@@ -118,6 +118,24 @@ def test_no_update_rule_named_means_the_papers_plain_gd_with_calibrated_steps():
     assert parse_config(base).content_hash != parse_config(base + '[optimizer]\nmethod = "adam"\n').content_hash
 
 
+def test_chgnet_forces_are_first_order_by_default_and_the_choice_is_a_checked_key():
+    def cfg(methods, tail=""):
+        return parse_config(f'name = "x"\nstructures = ["U2Ti"]\nmethods = {methods}\n[noise]\nlattice = [0.05]\n'
+                            + tail)
+
+    for method in ("chgnet", "xrd-then-chgnet", "xrd-energy"):
+        assert cfg(f'["cosine", "{method}"]').calls_chgnet
+    assert not cfg('["cosine"]').calls_chgnet
+    relax = cfg('["chgnet"]')
+    assert relax.settings("chgnet")["chgnet"].second_order is False
+    assert relax.conventions()["chgnet"]["second_order"] is False  # stored with the campaign
+    exact = cfg('["chgnet"]', "[chgnet]\nsecond_order = true\n")
+    assert exact.settings("chgnet")["chgnet"].second_order is True
+    assert exact.content_hash != relax.content_hash
+    with pytest.raises(ConfigError, match="second_order"):
+        cfg('["chgnet"]', '[chgnet]\nsecond_order = "yes"\n')
+
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -112,13 +112,19 @@ def test_lockstep_engine_reproduces_chgnet_structoptimizer(au2s):
         with_params(au2s, lattice_params(au2s) + [0.05, -0.1, 0.08, 2.0, -1.5, 1.0]),
     ]
     seq = relax_structures(starts, RelaxSettings(engine="sequential"))
-    lock = relax_structures(starts, RelaxSettings(engine="lockstep"))
-    for s, k in zip(seq, lock):
-        assert not s.failed and not k.failed
-        assert s.n_steps == k.n_steps and s.converged == k.converged
+    exact = relax_structures(starts, RelaxSettings(engine="lockstep", second_order=True))
+    fast = relax_structures(starts, RelaxSettings(engine="lockstep"))  # first-order forces (the default)
+    for s, k, f in zip(seq, exact, fast):
+        assert not s.failed and not k.failed and not f.failed
+        assert s.n_steps == k.n_steps == f.n_steps and s.converged == k.converged == f.converged
         np.testing.assert_allclose(k.lattice, s.lattice, atol=1e-6)
         np.testing.assert_allclose(k.frac, s.frac, atol=1e-6)
         np.testing.assert_allclose(k.energy, s.energy, atol=1e-5)
+        # other backward kernels: the same trajectory to float32 rounding
+        np.testing.assert_allclose(f.lattice, s.lattice, atol=1e-4)
+        wrapped = (f.frac - s.frac + 0.5) % 1.0 - 0.5  # an atom on 0 may sit at 1 - 1e-10 in one of them
+        assert np.abs(wrapped).max() < 1e-5
+        np.testing.assert_allclose(f.energy, s.energy, atol=1e-5)
 
 
 def test_edge_budget_splits_calls_without_changing_trajectories(au2s):
@@ -157,13 +163,15 @@ def test_batched_forces_equal_chgnet_predict_graph(au2s):
         benchmark_structure("Fe2SbTe3"),
     ]
     graphs = [model.graph_converter(s) for s in structures]
-    ours = predict_efs(model, graphs)
+    ours = predict_efs(model, graphs, second_order=True)
+    first = predict_efs(model, graphs)  # first-order gradients (the default)
     batched = model.predict_graph(graphs, task="efs", batch_size=len(graphs))
-    for g, p, b in zip(graphs, ours, batched):
+    for g, p, q, b in zip(graphs, ours, first, batched):
         for key in "efs":
             np.testing.assert_array_equal(p[key], b[key])  # same kernels, same rounding
             single = model.predict_graph(g, task="efs")[key]
             np.testing.assert_allclose(p[key], single, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(q[key], b[key], rtol=1e-5, atol=1e-4)  # eV/atom, eV/Å, GPa
     assert ours[0]["f"].shape == (len(structures[0]), 3) and ours[0]["s"].shape == (3, 3)
 
 

@@ -2,11 +2,12 @@
 
 pyproject pins the versions these were written and tested against (``chgnet>=0.3.0,<0.5``,
 ``ase>=3.23,<3.30``); ``tests/test_relax.py`` checks on the installed versions that the fast path gives the
-same numbers as CHGNet's own ``predict_graph`` and the same trajectories as its ``StructOptimizer``.
+same numbers as CHGNet's own ``predict_graph`` and the same trajectories as its ``StructOptimizer`` (bit for
+bit with ``second_order=True``, to float32 rounding with the default first-order gradients).
 
 - :func:`predict_efs`: energy, forces and stress of a batch of graphs in one backward pass, through
-  ``model._compute`` and ``BatchedGraph.from_graphs`` (CHGNet takes two). Falls back to the public
-  ``predict_graph`` when this CHGNet's internals differ (checked once per model).
+  ``model._compute`` and ``BatchedGraph.from_graphs`` (CHGNet takes two), first-order by default. Falls back
+  to the public ``predict_graph`` when this CHGNet's internals differ (checked once per model).
 - :func:`feed_calculator`: a batched prediction written into a ``CHGNetCalculator``'s result state, so the
   ASE optimiser of each structure reads the forces it would have computed alone.
 - :func:`memoise_gradient`: the cell filter's generalised forces computed once per geometry (ASE's
@@ -22,12 +23,16 @@ import weakref
 
 import numpy as np
 
-def predict_efs(model, graphs) -> list[dict]:
-    """CHGNet energy (eV/atom), forces (eV/Å) and stress (GPa) of each graph, one batched call.
+def predict_efs(model, graphs, second_order: bool = False) -> list[dict]:
+    """CHGNet energy (eV/atom), forces (eV/Å) and stress (GPa) of each graph, one batched call:
+    F = -dE/dx and sigma = (1/V) dE/d(strain) * 160.21766 GPa/(eV/Å^3), both from one backward pass
+    (chgnet's ``predict_graph`` takes two).
 
-    Same numbers as ``model.predict_graph(graphs, task="efs")`` (bit for bit, see tests), about twice
-    as fast: chgnet takes forces and stress in two backward passes through the graph,
-    F = -dE/dx and sigma = (1/V) dE/d(strain) * 160.21766 GPa/(eV/Å^3); here one pass yields both.
+    ``second_order=True`` builds the backward graph as chgnet does (``create_graph=True``, which training
+    needs): the same kernels, so the same numbers as ``model.predict_graph(graphs, task="efs")`` bit for
+    bit. The default takes plain first-order gradients: the same derivatives through other backward
+    kernels, so forces agree to float32 rounding (max |ΔF| 2.6e-5 eV/Å on Na3MnCoNiO6), 2.3x faster on
+    CPU and without the second-order graph's memory (benchmarks/chgnet_profile.py).
     Falls back to ``predict_graph`` where this chgnet's internals differ (checked once per model).
     """
     fast = _FAST_AGREES.get(model)
@@ -36,7 +41,7 @@ def predict_efs(model, graphs) -> list[dict]:
     if not fast:
         preds = model.predict_graph(list(graphs), task="efs", batch_size=max(1, len(graphs)))
         return [preds] if isinstance(preds, dict) else preds
-    return _fast_efs(model, list(graphs))
+    return _fast_efs(model, list(graphs), second_order=second_order)
 
 
 # Per model (weakly held): does the fast path agree with predict_graph on this chgnet? Nothing is set on

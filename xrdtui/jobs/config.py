@@ -124,6 +124,13 @@ class ExperimentConfig:
         return tuple(m for m in self.methods if get_method(m).kind == MethodKind.DESCENT)
 
     @property
+    def calls_chgnet(self) -> bool:
+        """Whether some method of the file takes numbers from CHGNet."""
+        from xrdtui.methods import get_method
+
+        return any(get_method(m).calls_chgnet for m in self.methods)
+
+    @property
     def paper_optimizer_layer(self) -> bool:
         """Whether some method runs on the paper's optimiser defaults (its [optimizer] names no ``method``)."""
         return any("method" not in table_for(self.tables, "optimizer", m, defaults=False) for m in self.methods)
@@ -149,6 +156,9 @@ class ExperimentConfig:
             )
             + tuple((name, sorted(self.tables[name].items())) for name in later)
             + ((("optimizer defaults", "paper gd 1"),) if self.paper_optimizer_layer else ())
+            # CHGNet's forces became first-order by default (RelaxSettings.second_order): a store made
+            # before then is not resumed with numbers of the other kind
+            + ((("chgnet backward", "first-order default"),) if self.calls_chgnet else ())
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 

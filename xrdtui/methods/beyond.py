@@ -259,13 +259,13 @@ register_method(Method(
     objective="−cos(pattern, target) through descent and relaxation", unit="dimensionless", similarity=LOSS,
     run=run_xrd_then_chgnet, tables=(OPTIMIZER, CHGNET), modes=PROJECTED, coords_modes=(Mode.FREE,),
     tracks_coords=lambda noise: True,
-    steps=lambda s: s[OPTIMIZER.name].max_steps + s[CHGNET.name].steps, cost=10.0, warm=warm_chgnet,
+    steps=lambda s: s[OPTIMIZER.name].max_steps + s[CHGNET.name].steps, cost=10.0, warm=warm_chgnet, calls_chgnet=True,
     axis_label="cosine loss"))
 register_method(Method(
     name="xrd-energy", kind=MethodKind.DESCENT, colour="#1b7837", label="XRD + λ·energy",
     description="projected descent on the cosine loss + λ·CHGNet energy per atom (λ = 10 per eV/atom, "
                 "fixed in advance), with the joint objective's own calibrated steps",
     objective="−cos(pattern, target) + λ·E_CHGNet", unit="dimensionless + λ·eV/atom", similarity=LOSS,
-    run=run_xrd_energy, tables=(OPTIMIZER, HYBRID), modes=PROJECTED, steps=_steps, warm=warm_chgnet,
+    run=run_xrd_energy, tables=(OPTIMIZER, HYBRID), modes=PROJECTED, steps=_steps, warm=warm_chgnet, calls_chgnet=True,
     cost=200.0,  # a CHGNet call per member and step: measured ~14x multistart per step on CsTlO
     axis_label="cosine loss + λ·energy"))

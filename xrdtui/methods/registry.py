@@ -87,6 +87,8 @@ class Method:
     ``tracks_coords(noise)``: whether its trajectories move (and the store keeps) fractional coordinates.
     ``cost``: relative cost of one member-step, for scheduling (longest first) and ETAs.
     ``warm(device)``: prepares a worker process before its first task (e.g. loads CHGNet's weights there).
+    ``calls_chgnet``: whether its numbers come (partly) from CHGNet (the content hash then records how
+    CHGNet's forces are taken, ``RelaxSettings.second_order``).
     ``needs_truth``: why the routine needs the reference structure itself, not only its pattern (empty: it
     does not); such a method cannot refine a candidate against a measured pattern (``xrdtui refine``).
     ``label``, ``colour``, ``axis_label``: how tables, the TUI and figures show it.
@@ -109,6 +111,7 @@ class Method:
     splittable: bool = False
     cost: float = 1.0
     warm: Callable[[str], None] | None = None
+    calls_chgnet: bool = False
     needs_truth: str = ""
     label: str = ""
     colour: str = "#7570b3"
