@@ -47,7 +47,8 @@ class HybridSettings:
 def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species: list) -> tuple:
     """CHGNet energy per atom [B] (eV/atom; NaN where CHGNet fails or the cell is denser than
     ``MIN_VOLUME_PER_ATOM``) and its gradients with respect to the
-    row cell matrices [B, 3, 3] (eV/atom per Å) and the fractional coordinates [B, N, 3] (eV/atom)."""
+    row cell matrices [B, 3, 3] (eV/atom per Å) and the fractional coordinates [B, N, 3] (eV/atom), from
+    CHGNet's forces and stress (first-order gradients, ``chgnet_internals.predict_efs``)."""
     from pymatgen.core import Lattice, Structure
 
     from xrdtui.engine.chgnet_internals import predict_efs, quiet
