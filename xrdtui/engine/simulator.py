@@ -223,6 +223,7 @@ class XRDSimulator:
             np.abs(np.sin(phase) @ occ.T).max(1) > 1e-9 * scale)
         self._alive = torch.tensor(np.nonzero(alive)[0], device=self.device)
         self._cache: dict = {}
+        self._margin_whitener: torch.Tensor | None = None  # outside_margin's template factor, made on first use
         self._cdtype = profile_dtype  # structure factors, LP and intensities
         table, self._lpw_step = _lpw_table(settings)
         self._lpw_scale = 1.0 / self._lpw_step
@@ -261,8 +262,10 @@ class XRDSimulator:
         1/(1 + X)²."""
         lattice, _, _ = self._inputs(lattice, None)
         with torch.no_grad():
-            g0 = lat.reciprocal_metric(self.template_lattice.to(torch.float64))
-            l0inv = torch.linalg.inv(torch.linalg.cholesky(g0))
+            if self._margin_whitener is None:  # G*₀^{-1/2} of the template: the same at every step
+                g0 = lat.reciprocal_metric(self.template_lattice.to(torch.float64))
+                self._margin_whitener = torch.linalg.inv(torch.linalg.cholesky(g0))
+            l0inv = self._margin_whitener
             gs = lat.reciprocal_metric(lattice.to(torch.float64))
             ev = torch.linalg.eigvalsh(l0inv @ gs @ l0inv.T)[:, 0]
             return ~(ev >= 1.0 / (1.0 + self.strain_margin) ** 2 * (1 - 1e-12))
