@@ -284,7 +284,10 @@ def recover(
 
     Each step evaluates the members still running only (rows of the batch, in order): the cost of a
     batch is the sum of its members' steps, not its longest member's steps times its size. ``loss``,
-    ``penalty`` and the simulator must therefore treat rows independently (every built-in one does).
+    ``penalty`` and the simulator must therefore treat rows independently (every built-in one does; the
+    simulator's reflection list follows the batch, so numbers agree with a whole-batch step to float32
+    rounding: on 45 paper tasks every match verdict was the same and 34 of 2250 members stopped at
+    another step).
     """
     settings = settings or OptimizerSettings()
     optimise = _check_optimise(optimise)
@@ -371,7 +374,8 @@ def recover(
 
         # 2. Forward (and backward) over the members still running only: a member that stopped (converged,
         #    failed) costs nothing more, so one straggler no longer drags the whole batch through the
-        #    simulator. Rows are independent, so each member's numbers are those of the full batch.
+        #    simulator. Rows are independent, so a member's numbers are those it has in the full batch up to
+        #    float32 rounding (the simulator enumerates the reflections the batch's cells can reach).
         rows = torch.nonzero(~stopped).flatten()
         need_grad = bool(rows.numel()) and step < settings.max_steps
         values = torch.full((n_batch,), float("nan"), dtype=dtype, device=device)
