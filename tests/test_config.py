@@ -118,7 +118,7 @@ def test_no_update_rule_named_means_the_papers_plain_gd_with_calibrated_steps():
     assert parse_config(base).content_hash != parse_config(base + '[optimizer]\nmethod = "adam"\n').content_hash
 
 
-def test_chgnet_forces_are_first_order_by_default_and_the_choice_is_a_checked_key():
+def test_chgnet_forces_are_first_order_and_supercells_reduced_by_default_both_checked_keys():
     def cfg(methods, tail=""):
         return parse_config(f'name = "x"\nstructures = ["U2Ti"]\nmethods = {methods}\n[noise]\nlattice = [0.05]\n'
                             + tail)
@@ -134,6 +134,11 @@ def test_chgnet_forces_are_first_order_by_default_and_the_choice_is_a_checked_ke
     assert exact.content_hash != relax.content_hash
     with pytest.raises(ConfigError, match="second_order"):
         cfg('["chgnet"]', '[chgnet]\nsecond_order = "yes"\n')
+    assert relax.conventions()["chgnet"]["supercells"] == "reduce"  # primitive cells relaxed, and recorded
+    kept = cfg('["chgnet"]', '[chgnet]\nsupercells = "keep"\n')
+    assert kept.settings("chgnet")["chgnet"].supercells == "keep" and kept.content_hash != relax.content_hash
+    with pytest.raises(ConfigError, match="supercells"):
+        cfg('["chgnet"]', '[chgnet]\nsupercells = "primitive"\n')
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -244,11 +244,49 @@ def test_chgnet_energies_batched_equal_single_and_nan_for_bad():
         dict(engine="gpu"),
         dict(batch_size=0),
         dict(min_distance=-1.0),
+        dict(supercells="primitive"),
     ],
 )
 def test_bad_settings_raise_config_error(bad, au2s):
     with pytest.raises(ConfigError):
         relax_structures([au2s], RelaxSettings(**bad))
+
+
+def test_a_strained_conventional_cell_relaxes_as_its_primitive_cell_reported_in_its_own():
+    """PbF2's 12-site F-centred cell under lattice noise is 4 copies of the 3-site primitive cell: the default
+    (supercells="reduce") relaxes that cell (CHGNet's own StructOptimizer on pymatgen's primitive cell is the
+    reference) and reports every step in the 12-site cell and site order; "keep" relaxes all 12 sites."""
+    from chgnet.model import StructOptimizer
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from xrdtui.engine.noise import distort
+
+    pbf2 = benchmark_structure("PbF2")
+    d = distort(pbf2, name="PbF2", noise="lattice", level=0.075, n=2, seed=1)
+    starts = [with_params(pbf2, d.lattice[i], d.frac[i]) for i in range(2)]
+    reduced = relax_structures(starts, RelaxSettings(steps=40))
+    sequential = relax_structures(starts, RelaxSettings(steps=40, engine="sequential"))
+    kept = relax_structures(starts, RelaxSettings(steps=3, supercells="keep"))
+    e0 = chgnet_energies(starts)
+    optimizer = StructOptimizer(model=load_model())
+    for start, r, q, k, e in zip(starts, reduced, sequential, kept, e0):
+        assert len(start) == 12 and not r.failed and r.frac.shape[1:] == (12, 3)
+        out = optimizer.relax(start.get_primitive_structure(), fmax=0.1, steps=40, verbose=False,
+                              assign_magmoms=False)
+        traj = out["trajectory"]
+        n_steps = len(traj.energies) - 2
+        assert r.n_steps == q.n_steps == n_steps and r.converged and n_steps > 3
+        assert len(traj.atom_positions[0]) == 3
+        np.testing.assert_allclose(r.energy, np.array(traj.energies[:-1]) / 3, atol=2e-5)  # eV/atom
+        np.testing.assert_allclose(q.energy, r.energy, atol=2e-5)
+        assert r.energy[0] == pytest.approx(e, abs=1e-5) and k.energy[0] == pytest.approx(e, abs=1e-5)
+        volumes = [abs(np.linalg.det(c)) * 4 for c in traj.cells[:-1]]  # the 4 primitive cells of the big one
+        np.testing.assert_allclose([Lattice.from_parameters(*p).volume for p in r.lattice], volumes, rtol=1e-5)
+        np.testing.assert_allclose(r.frac[0], np.mod(start.frac_coords, 1.0), atol=1e-9)  # site order kept
+        final = Structure(Lattice(traj.cells[-1]), out["final_structure"].species, traj.atom_positions[-1],
+                          coords_are_cartesian=True)
+        assert StructureMatcher(ltol=0.01, stol=0.01, angle_tol=0.1, scale=False).fit(final, r.final_structure)
+        assert len(k.final_structure) == 12 and k.n_steps == 3  # kept: the 12-site cell itself moves
 
 
 @pytest.mark.slow

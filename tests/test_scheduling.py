@@ -47,6 +47,29 @@ def test_small_cells_cost_more_per_site_than_large_ones():
     assert get_method("multistart").task_cost(10, 6, 999) > cosine.task_cost(10, 6, 999)
 
 
+def test_chgnet_lattice_tasks_cost_the_primitive_cell_it_relaxes():
+    """PbF2's lattice tasks run in its 12-site conventional cell; CHGNet relaxes the 3-site primitive cell
+    (RelaxSettings.supercells = "reduce"), so its cost counts 3 sites, as its coordinate-noise tasks do;
+    with supercells = "keep" it counts 12. Descent works on the 12 sites either way."""
+    from xrdtui.jobs.campaign import _cost
+    from xrdtui.jobs.config import parse_config
+    from xrdtui.jobs.tasks import build_work
+
+    def costs(tail=""):
+        cfg = parse_config('name = "x"\nstructures = ["PbF2"]\nmethods = ["cosine", "chgnet"]\ndistortions = 4\n'
+                           '[noise]\nlattice = [0.05]\ncoords = [0.05]\n' + tail)
+        work = build_work(cfg, {"PbF2": 12, ("PbF2", "conventional"): 12, ("PbF2", "primitive"): 3})
+        return {(it.info.noise, it.info.method, it.info.mode): (it.info.n_sites, _cost(it)) for it in work}
+
+    reduced, kept = costs(), costs('[chgnet]\nsupercells = "keep"\n')
+    chgnet = get_method("chgnet")
+    assert reduced[("lattice", "chgnet", "relax")] == (12, chgnet.task_cost(4, 3, 500))  # arrays: 12 sites
+    assert reduced[("lattice", "chgnet", "relax")][1] == reduced[("coords", "chgnet", "relax")][1]
+    assert kept[("lattice", "chgnet", "relax")] == (12, chgnet.task_cost(4, 12, 500))
+    assert reduced[("lattice", "cosine", "free")] == kept[("lattice", "cosine", "free")]
+    assert reduced[("lattice", "cosine", "free")][1] == get_method("cosine").task_cost(4, 12, 1000)
+
+
 def test_time_left_from_each_methods_own_rate_and_the_pooled_rate_for_the_rest():
     # finished: cosine 100 s for cost 50 (2 s/unit), multistart 300 s for cost 600 (0.5 s/unit)
     # left: cosine cost 30 (60 s), multistart cost 200 half done (50 s), xcorr cost 10 at the pooled

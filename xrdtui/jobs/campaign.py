@@ -136,7 +136,7 @@ def site_counts(structures) -> dict:
 
 def _cost(item: WorkItem) -> float:
     info = item.info
-    return get_method(info.method).task_cost(info.n_members, info.n_sites, info.max_steps)
+    return get_method(info.method).task_cost(info.n_members, item.cost_sites or info.n_sites, info.max_steps)
 
 
 def dispatch_order(items: list[WorkItem], learned: set[str] = frozenset(), cost=None) -> list[WorkItem]:

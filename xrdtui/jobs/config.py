@@ -156,9 +156,11 @@ class ExperimentConfig:
             )
             + tuple((name, sorted(self.tables[name].items())) for name in later)
             + ((("optimizer defaults", "paper gd 1"),) if self.paper_optimizer_layer else ())
-            # CHGNet's forces became first-order by default (RelaxSettings.second_order): a store made
-            # before then is not resumed with numbers of the other kind
-            + ((("chgnet backward", "first-order default"),) if self.calls_chgnet else ())
+            # CHGNet's forces became first-order by default (RelaxSettings.second_order), then supercells
+            # relaxed as their primitive cell (RelaxSettings.supercells): a store made before either is not
+            # resumed with numbers of the other kind
+            + ((("chgnet backward", "first-order default"), ("chgnet supercells", "reduce default"))
+               if self.calls_chgnet else ())
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 

@@ -44,6 +44,7 @@ class WorkItem:
     strain: str = StrainForm.CARTESIAN  # how lattice noise deforms the cell (engine.noise)
     part: tuple[int, int] | None = None  # members [start, stop) when a task is split across workers
     device: str = "cpu"  # torch device of the simulator, descent and CHGNet (engine.devices)
+    cost_sites: int | None = None  # sites the method computes with, when not info.n_sites (a primitive cell)
 
     @property
     def members(self) -> tuple[int, int]:
@@ -130,6 +131,8 @@ def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu") -> 
         for noise, levels in config.noise.items():
             cell = task_cell(config, noise)
             sites = n_sites[(label, cell)] if (label, cell) in n_sites else n_sites[label]
+            # lattice noise keeps every translation: a method may relax the primitive cell instead
+            primitive = n_sites.get((label, str(Cell.PRIMITIVE))) if noise == Noise.LATTICE else None
             for level in levels:
                 for name in config.methods:
                     method = get_method(name)
@@ -148,8 +151,9 @@ def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu") -> 
                             seed=config.seed,
                             cell=cell,
                         )
+                        cost_sites = primitive if primitive and method.reduces_supercells(settings) else None
                         items.append(WorkItem(info, source, config.distortions, config.tables, config.strain,
-                                              device=device))
+                                              device=device, cost_sites=cost_sites))
     return items
 
 

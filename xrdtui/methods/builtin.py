@@ -203,6 +203,7 @@ register_method(Method(
     tracks_coords=lambda noise: True,  # CHGNet moves atoms and cell
     splittable=True,
     cost=8.0,  # measured on the paper sweep: 9.0e-6 worker-s per cost unit vs 4.6e-5 for XRD descent at cost 1
+    reduces_supercells=lambda settings: settings[CHGNET.name].supercells == "reduce",
     warm=warm_chgnet, calls_chgnet=True,
     label="CHGNet",
     colour="#444444",

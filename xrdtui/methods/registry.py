@@ -86,6 +86,8 @@ class Method:
     (CHGNet relaxes only the first k distortions of each batch when ``[chgnet] members = k``).
     ``tracks_coords(noise)``: whether its trajectories move (and the store keeps) fractional coordinates.
     ``cost``: relative cost of one member-step, for scheduling (longest first) and ETAs.
+    ``reduces_supercells(settings)``: whether, with these settings, the method works on the primitive cell of
+    a start that is an exact supercell (lattice noise in a centred cell): the cost then counts its sites.
     ``warm(device)``: prepares a worker process before its first task (e.g. loads CHGNet's weights there).
     ``calls_chgnet``: whether its numbers come (partly) from CHGNet (the content hash then records how
     CHGNet's forces are taken, ``RelaxSettings.second_order``).
@@ -110,6 +112,7 @@ class Method:
     tracks_coords: Callable[[str], bool] = lambda noise: noise == Noise.COORDS
     splittable: bool = False
     cost: float = 1.0
+    reduces_supercells: Callable[[Mapping[str, Any]], bool] = lambda settings: False
     warm: Callable[[str], None] | None = None
     calls_chgnet: bool = False
     needs_truth: str = ""
