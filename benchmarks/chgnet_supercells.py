@@ -66,8 +66,9 @@ def main() -> None:
 
         matched = f"{count(paper, keep)} / {count(paper, red)}"
         strict_ok = f"{count(strict, keep)} / {count(strict, red)}"
-        de = max(abs(a.energy[-1] - b.energy[-1]) for a, b in zip(keep, red))
-        same = sum(paper.fit(a.final_structure, b.final_structure) for a, b in zip(keep, red))
+        both = [(a, b) for a, b in zip(keep, red) if not (a.failed or b.failed)]  # a failed one has no energy
+        de = max((abs(a.energy[-1] - b.energy[-1]) for a, b in both), default=float("nan"))
+        same = sum(paper.fit(a.final_structure, b.final_structure) for a, b in both)
         print(f"{name:12s} {sites:>9s} {secs['keep']:7.1f} {secs['reduce']:8.1f} {secs['reduce'] / secs['keep']:6.2f} "
               f"{steps:>18s} {matched:>11s} {strict_ok:>10s} {de:9.4f} {same:>2d}/{args.n}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")

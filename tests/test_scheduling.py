@@ -70,6 +70,27 @@ def test_chgnet_lattice_tasks_cost_the_primitive_cell_it_relaxes():
     assert reduced[("lattice", "cosine", "free")][1] == get_method("cosine").task_cost(4, 12, 1000)
 
 
+def test_a_lattice_only_campaign_still_costs_chgnet_by_the_primitive_cell():
+    """No task of a lattice-only campaign uses the primitive cell, so the store holds none; the site counts
+    the scheduler gets still carry it (PbF2: 12 conventional sites, pymatgen's primitive cell 3)."""
+    from xrdtui.jobs.campaign import _cost, site_counts, structure_infos
+    from xrdtui.jobs.config import parse_config
+    from xrdtui.jobs.tasks import build_work, structure_for
+
+    cfg = parse_config('name = "x"\nstructures = ["PbF2"]\nmethods = ["chgnet"]\ndistortions = 4\n'
+                       '[noise]\nlattice = [0.05]\n')
+    infos = structure_infos(cfg)
+    assert set(infos[0].cells) == set()  # nothing but the conventional cell is stored
+    truth = structure_for("PbF2")
+    n_prim = len(truth.get_primitive_structure(tolerance=1e-4))
+    assert (len(truth), n_prim) == (12, 3)
+    counts = site_counts(infos)
+    assert counts[("PbF2", "primitive")] == n_prim
+    (item,) = build_work(cfg, counts)
+    assert item.cost_sites == n_prim
+    assert _cost(item) == get_method("chgnet").task_cost(4, n_prim, 500)
+
+
 def test_time_left_from_each_methods_own_rate_and_the_pooled_rate_for_the_rest():
     # finished: cosine 100 s for cost 50 (2 s/unit), multistart 300 s for cost 600 (0.5 s/unit)
     # left: cosine cost 30 (60 s), multistart cost 200 half done (50 s), xcorr cost 10 at the pooled

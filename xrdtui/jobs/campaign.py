@@ -131,7 +131,27 @@ def site_counts(structures) -> dict:
     out = {s.name: s.n_sites for s in structures}
     out.update({(s.name, cell): len(info.species) for s in structures for cell, info in s.cells.items()})
     out.update({(s.name, str(Cell.CONVENTIONAL)): s.n_sites for s in structures})
+    # lattice-noise tasks of a method that relaxes the primitive cell cost its sites, whichever cells the
+    # campaign's tasks use (a lattice-only sweep stores no primitive cell)
+    out.update({(s.name, str(Cell.PRIMITIVE)): n for s in structures
+                if (s.name, str(Cell.PRIMITIVE)) not in out and (n := _primitive_sites(s)) is not None})
     return out
+
+
+def _primitive_sites(info) -> int | None:
+    """Sites of the primitive cell CHGNet would relax for this ground truth's conventional cell (the same
+    reduction as engine.supercell, so the cost model and the relaxation agree); None when it has none."""
+    from pymatgen.core import Lattice, Structure
+
+    from xrdtui.engine.supercell import primitive_map
+
+    try:
+        structure = Structure(Lattice.from_parameters(*np.asarray(info.lattice, dtype=float)), info.species,
+                              np.asarray(info.frac, dtype=float))
+        pmap = primitive_map(structure)
+    except Exception:  # a disordered or unusual truth: cost it as the cell it is
+        return None
+    return len(pmap.primitive) if pmap is not None else None
 
 
 def _cost(item: WorkItem) -> float:

@@ -306,8 +306,13 @@ def run_task(item: WorkItem, live_queue: Any = None) -> TaskResult:
     from xrdtui.engine.noise import distort
     from xrdtui.engine.structures import with_params
 
+    import torch
+
     t0 = time.perf_counter()
     require_device(item.device)  # a Dask worker without the GPU the head node asked for: one clear reason
+    # per thread: a Dask worker runs tasks on threads its start-up hook never saw, the inline executor in
+    # the caller's; every executor then computes alike (executors._configure_threads says why)
+    torch.set_flush_denormal(True)
     info = item.info
     cell = info.cell
     truth = structure_for(item.source, cell)
