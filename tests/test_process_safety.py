@@ -32,9 +32,9 @@ tol = 0
 """
 
 
-def _start(tmp_path: Path, workers: int = 2) -> tuple[subprocess.Popen, Path]:
+def _start(tmp_path: Path, workers: int = 2, max_steps: int = 400) -> tuple[subprocess.Popen, Path]:
     cfg = tmp_path / "slow.toml"
-    cfg.write_text(SLOW_TOML)
+    cfg.write_text(SLOW_TOML.replace("max_steps = 400", f"max_steps = {max_steps}"))
     store = tmp_path / "slow.h5"
     proc = subprocess.Popen([sys.executable, "-m", "xrdtui", "run", str(cfg), "--store", str(store), "--workers",
                              str(workers), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -109,7 +109,8 @@ def _safe_family(proc):
 @pytest.mark.parametrize("sig, code, word", [pytest.param(signal.SIGTERM, 143, "terminated", marks=pytest.mark.slow),
                                              (signal.SIGINT, 130, "interrupted")])
 def test_sigterm_and_ctrl_c_end_in_one_line_with_the_resume_command(tmp_path, sig, code, word):
-    proc, store = _start(tmp_path)
+    # steps enough that the signal lands mid-sweep on a busy machine (400 let all 12 tasks end first once)
+    proc, store = _start(tmp_path, max_steps=5000)
     _wait_for_workers(proc, store, 2)
     family = _descendants(proc)
     # Ctrl+C in a terminal reaches the whole foreground process group; SIGTERM (kill, sbatch) the writer only
