@@ -121,7 +121,7 @@ def _init_worker(threads: int = 1, live_queue: Any = None, parent: int | None = 
 
 
 def _configure_threads(threads: int = 1) -> None:
-    """One BLAS / OpenMP / torch thread (any worker: pool, Dask), denormals flushed, the allocator tuned."""
+    """One BLAS / OpenMP / torch thread (any worker: pool, Dask), the allocator tuned (denormals: run_task)."""
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
     tune_allocator()
@@ -129,11 +129,6 @@ def _configure_threads(threads: int = 1) -> None:
         import torch
 
         torch.set_num_threads(threads)
-        # Denormal floats take a slow path on x86: flushing them speeds CHGNet's float32 calls up to 7 % on
-        # the 24-site cell with forces bit for bit unchanged, and leaves XRD descent results identical
-        # (measured on paper-preset tasks; none of these quantities lives below 1e-38). The flag is per
-        # thread: tasks.run_task sets it again on the thread that runs each task.
-        torch.set_flush_denormal(True)
     except Exception:  # torch missing in a worker is reported by the task itself
         pass
 
