@@ -104,19 +104,32 @@ def test_default_fmax_leaves_small_strain_of_soft_au2s_alone(au2s):
     assert _matches(au2s, r.final_structure)  # StructureMatcher's ltol 0.1 accepts 2% anyway
 
 
+def _rattled(structure, sigma):
+    from xrdtui.engine.noise import distort
+
+    d = distort(structure, "Au2S", "coords", sigma, 1, seed=3)
+    return with_params(structure, d.lattice[0], d.frac[0])
+
+
 def test_lockstep_engine_reproduces_chgnet_structoptimizer(au2s):
     """Lockstep (batched model calls) against chgnet's own StructOptimizer.relax, member by member."""
     starts = [
         _strained(au2s, [0.04, -0.03, 0.02]),
         _strained(au2s, [-0.03, 0.0, 0.03]),
         with_params(au2s, lattice_params(au2s) + [0.05, -0.1, 0.08, 2.0, -1.5, 1.0]),
+        _rattled(au2s, 0.05),  # coordinate noise: tens of steps
     ]
     seq = relax_structures(starts, RelaxSettings(engine="sequential"))
-    exact = relax_structures(starts, RelaxSettings(engine="lockstep", second_order=True))
-    fast = relax_structures(starts, RelaxSettings(engine="lockstep"))  # first-order forces (the default)
-    for s, k, f in zip(seq, exact, fast):
-        assert not s.failed and not k.failed and not f.failed
-        assert s.n_steps == k.n_steps == f.n_steps and s.converged == k.converged == f.converged
+    exact = relax_structures(starts, RelaxSettings(engine="lockstep", second_order=True, cell_math="scipy"))
+    # the cell filter's 3x3 matrix functions from engine.cell_math (the default): SciPy's values to round-off
+    cell_math = relax_structures(starts, RelaxSettings(engine="lockstep", second_order=True))
+    fast = relax_structures(starts, RelaxSettings(engine="lockstep"))  # first-order forces, fast cell math
+    assert max(r.n_steps for r in seq) > 20  # real relaxations
+    for s, k, c, f in zip(seq, exact, cell_math, fast):
+        assert not s.failed and not k.failed and not c.failed and not f.failed
+        assert s.n_steps == k.n_steps == c.n_steps == f.n_steps and s.converged == k.converged == f.converged
+        np.testing.assert_allclose(c.lattice, k.lattice, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(c.frac, k.frac, rtol=0, atol=1e-9)
         np.testing.assert_allclose(k.lattice, s.lattice, atol=1e-6)
         np.testing.assert_allclose(k.frac, s.frac, atol=1e-6)
         np.testing.assert_allclose(k.energy, s.energy, atol=1e-5)
@@ -245,6 +258,7 @@ def test_chgnet_energies_batched_equal_single_and_nan_for_bad():
         dict(batch_size=0),
         dict(min_distance=-1.0),
         dict(supercells="primitive"),
+        dict(cell_math="numpy"),
     ],
 )
 def test_bad_settings_raise_config_error(bad, au2s):

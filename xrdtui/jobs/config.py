@@ -157,9 +157,11 @@ class ExperimentConfig:
             + tuple((name, sorted(self.tables[name].items())) for name in later)
             + ((("optimizer defaults", "paper gd 1"),) if self.paper_optimizer_layer else ())
             # CHGNet's forces became first-order by default (RelaxSettings.second_order), then supercells
-            # relaxed as their primitive cell (RelaxSettings.supercells): a store made before either is not
-            # resumed with numbers of the other kind
-            + ((("chgnet backward", "first-order default"), ("chgnet supercells", "reduce default"))
+            # relaxed as their primitive cell (RelaxSettings.supercells), then the cell filter took its matrix
+            # functions from engine.cell_math (RelaxSettings.cell_math): a store made before any of them is
+            # not resumed with numbers of the other kind
+            + ((("chgnet backward", "first-order default"), ("chgnet supercells", "reduce default"),
+                ("chgnet cell math", "fast default"))
                if self.calls_chgnet else ())
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
