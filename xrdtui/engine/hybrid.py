@@ -52,6 +52,7 @@ def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species
     from pymatgen.core import Lattice, Structure
 
     from xrdtui.engine.chgnet_internals import predict_efs, quiet
+    from xrdtui.engine.chgnet_graph import graph_of
     from xrdtui.engine.relax import RelaxSettings, edge_chunks
 
     b, n = frac.shape[:2]
@@ -66,7 +67,7 @@ def energies_and_gradients(model, lattice: np.ndarray, frac: np.ndarray, species
                 volume = abs(np.linalg.det(m))
                 if not volume >= MIN_VOLUME_PER_ATOM * n:
                     continue
-                graphs.append(model.graph_converter(Structure(Lattice(m), species, frac[i])))
+                graphs.append(graph_of(model.graph_converter, Structure(Lattice(m), species, frac[i])))
                 matrices.append(m)
                 volumes.append(volume)
                 index.append(i)

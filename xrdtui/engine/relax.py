@@ -41,6 +41,7 @@ from xrdtui.engine.chgnet_internals import (
     quiet,
     use_fast_cell_math,
 )
+from xrdtui.engine.chgnet_graph import graph_of
 from xrdtui.engine.supercell import PrimitiveMap, primitive_map
 from xrdtui.errors import ConfigError, InputError
 
@@ -431,7 +432,7 @@ def _graph_of(model, atoms):
 
     structure = Structure(Lattice(atoms.get_cell()[:]), atoms.get_atomic_numbers(), atoms.get_positions(),
                           coords_are_cartesian=True)
-    return model.graph_converter(structure)
+    return graph_of(model.graph_converter, structure)
 
 
 def _predict_into(model, members: list[_Member], max_edges: int = 6000, second_order: bool = False) -> None:
@@ -560,7 +561,7 @@ def chgnet_energies(
             graphs, kept = [], []
             for i in idx:
                 try:
-                    graphs.append(model.graph_converter(structures[i]))
+                    graphs.append(graph_of(model.graph_converter, structures[i]))
                     kept.append(i)
                 except Exception:
                     continue
