@@ -144,7 +144,8 @@ def _agrees_with_chgnet(converter) -> bool:
     from pymatgen.core import Lattice, Structure
 
     probes = [
-        Structure(Lattice.cubic(4.1), ["Er", "Pt", "Pt", "Pt"], [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.52, 0.5, 0]]),
+        Structure(Lattice.cubic(4.1), ["Er", "Pt", "Pt", "Pt"],
+                  [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.52, 0.5, 0]]),
         Structure(Lattice.from_parameters(3.0, 3.1, 4.0, 88, 92, 118), ["Na", "Cl"], [[0, 0, 0], [0.45, 0.5, 0.55]]),
     ]
     try:
