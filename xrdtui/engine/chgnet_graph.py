@@ -141,15 +141,10 @@ def _pack(a, b, image):
 
 def _agrees_with_chgnet(converter) -> bool:
     """Whether crystal_graph reproduces this chgnet's converter on small probe structures (tensor for tensor)."""
-    from pymatgen.core import Lattice, Structure
+    from xrdtui.engine.chgnet_internals import probe_structures
 
-    probes = [
-        Structure(Lattice.cubic(4.1), ["Er", "Pt", "Pt", "Pt"],
-                  [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.52, 0.5, 0]]),
-        Structure(Lattice.from_parameters(3.0, 3.1, 4.0, 88, 92, 118), ["Na", "Cl"], [[0, 0, 0], [0.45, 0.5, 0.55]]),
-    ]
     try:
-        return all(same_graph(crystal_graph(converter, p), converter(p)) for p in probes)
+        return all(same_graph(crystal_graph(converter, p), converter(p)) for p in probe_structures())
     except Exception:
         return False
 

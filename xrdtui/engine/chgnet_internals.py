@@ -21,6 +21,7 @@ bit with ``second_order=True``, to float32 rounding with the default first-order
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import warnings
 import weakref
@@ -86,17 +87,22 @@ def _fast_efs(model, graphs, second_order: bool = True) -> list[dict]:
     ]
 
 
-def _fast_efs_agrees(model) -> bool:
-    """Whether _fast_efs reproduces predict_graph on a small two-structure batch of this chgnet."""
+def probe_structures() -> list:
+    """Two small structures (a strained cubic ErPt3 cell, a triclinic NaCl cell) on which each fast path
+    checks once at run time that it reproduces chgnet's own code."""
     from pymatgen.core import Lattice, Structure
 
-    probes = [
+    return [
         Structure(Lattice.cubic(4.1), ["Er", "Pt", "Pt", "Pt"], [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.52, 0.5, 0]]),
         Structure(Lattice.from_parameters(3.0, 3.1, 4.0, 88, 92, 118), ["Na", "Cl"], [[0, 0, 0], [0.45, 0.5, 0.55]]),
     ]
+
+
+def _fast_efs_agrees(model) -> bool:
+    """Whether _fast_efs reproduces predict_graph on a small two-structure batch of this chgnet."""
     try:
         with quiet():
-            graphs = [model.graph_converter(p) for p in probes]
+            graphs = [model.graph_converter(p) for p in probe_structures()]
             ref = model.predict_graph(graphs, task="efs", batch_size=2)
             new = _fast_efs(model, graphs)
         return all(np.allclose(r[k], n[k], rtol=1e-5, atol=1e-5) for r, n in zip(ref, new) for k in "efs")
@@ -145,30 +151,29 @@ def quiet():
         yield
 
 
-_FED_CALCULATORS: dict = {}
-
-
 def fed_calculator(model, device: str = "cpu"):
     """A ``CHGNetCalculator`` for the lockstep engine. Its ``check_state`` says "unchanged" at once when the
     positions, cell, numbers and periodicity are those of the geometry it was fed (bitwise equal, so ASE's
     ``compare_atoms`` at its tolerance 1e-15 would say the same); otherwise it asks ASE. Nothing else in the
     lockstep engine changes an Atoms object (magnetic moments, charges), so the answers are ASE's."""
-    cls = _FED_CALCULATORS.get("cls")
-    if cls is None:
-        from chgnet.model.dynamics import CHGNetCalculator
+    return _fed_calculator_class()(model=model, use_device=device)
 
-        class FedCHGNetCalculator(CHGNetCalculator):
-            def check_state(self, atoms, tol=1e-15):
-                mine = self.atoms
-                if (mine is not None and len(mine) == len(atoms)
-                        and np.array_equal(mine.positions, atoms.positions)
-                        and np.array_equal(mine.cell.array, atoms.cell.array)
-                        and np.array_equal(mine.numbers, atoms.numbers) and np.array_equal(mine.pbc, atoms.pbc)):
-                    return []
-                return super().check_state(atoms, tol)
 
-        cls = _FED_CALCULATORS["cls"] = FedCHGNetCalculator
-    return cls(model=model, use_device=device)
+@functools.cache
+def _fed_calculator_class():
+    from chgnet.model.dynamics import CHGNetCalculator  # chgnet stays out of import time
+
+    class FedCHGNetCalculator(CHGNetCalculator):
+        def check_state(self, atoms, tol=1e-15):
+            mine = self.atoms
+            if (mine is not None and len(mine) == len(atoms)
+                    and np.array_equal(mine.positions, atoms.positions)
+                    and np.array_equal(mine.cell.array, atoms.cell.array)
+                    and np.array_equal(mine.numbers, atoms.numbers) and np.array_equal(mine.pbc, atoms.pbc)):
+                return []
+            return super().check_state(atoms, tol)
+
+    return FedCHGNetCalculator
 
 
 def feed_calculator(atoms, prediction: dict, model, step: int) -> None:
