@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from xrdtui.engine import matching
 from xrdtui.engine.structures import benchmark_structure, lattice_params, with_params
@@ -76,6 +79,19 @@ def _jeffreys_by_integration(k, n, confidence=0.95):
 def test_jeffreys_interval_against_integration(k, n):
     got = matching.jeffreys_interval(k, n)
     np.testing.assert_allclose(got, _jeffreys_by_integration(k, n), atol=1e-7)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+       st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99]))
+def test_jeffreys_interval_equals_scipy_stats_beta_quantiles(kn, confidence):
+    from scipy.stats import beta
+
+    k, n = kn
+    tail = (1 - confidence) / 2
+    lo, hi = matching.jeffreys_interval(k, n, confidence)
+    assert lo == (0.0 if k == 0 else pytest.approx(beta.ppf(tail, k + 0.5, n - k + 0.5), rel=1e-12, abs=1e-300))
+    assert hi == (1.0 if k == n else pytest.approx(beta.ppf(1 - tail, k + 0.5, n - k + 0.5), rel=1e-12))
 
 
 def test_jeffreys_known_values():

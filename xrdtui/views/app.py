@@ -83,6 +83,7 @@ class XrdtuiApp(App):
         self.explore_structure = explore  # open on the explorer with this structure (`xrdtui explore`)
         self.explore_request: dict | None = None  # Choice fields another screen asks the explorer to show
         self.sub_title = str(self.target)
+        self.first_paint = threading.Event()  # set once the first screen is on the terminal
 
     @property
     def pool(self):
@@ -100,6 +101,7 @@ class XrdtuiApp(App):
         return self.target if self.target.is_dir() or not self.target.suffix else self.target.parent
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self.first_paint.set)
         if self.target.is_file() or (self.watch_live and self.target.suffix == ".h5"):
             self.store = self.target  # a file that does not exist yet is waited for by the monitor
         if self.explore_structure:

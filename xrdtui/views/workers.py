@@ -210,8 +210,12 @@ def load_campaign(pool: StorePool, path: Path) -> CampaignData:
 
 
 def load_rates(pool: StorePool, path: Path) -> tuple[Path, dict[tuple, MatchRow]]:
-    """Match rates with Jeffreys intervals at every hierarchy depth (a second stage: the first call
-    imports scipy in the reader, which takes about a second)."""
+    """Match rates with Jeffreys intervals at every hierarchy depth (a second stage: the intervals'
+    first call imports scipy.special, ~0.5 s, done here before the pool lock is taken so other reads
+    and quitting do not wait for it)."""
+    from xrdtui.engine.matching import jeffreys_interval
+
+    jeffreys_interval(1, 2)
     with pool.reader(path, refresh=False) as r:
         if not r.info.is_campaign:
             return path, {}

@@ -77,11 +77,14 @@ class StoreScreen(Screen):
         """Run the loader ``loader`` of :mod:`xrdtui.views.workers` as ``loader(app.pool, *args)`` in a thread
         worker and post its result to this screen as ``message(result)`` (or :class:`LoadFailed` with a
         one-line reason), unless a newer load of the same ``group`` replaced it. The workers module (numpy,
-        h5py) is imported in the thread, so the first screen paints before any of that is loaded."""
+        h5py) is imported in the thread, after the first screen has painted."""
         app = self.app
 
         def job() -> None:
             worker = get_current_worker()
+            # The workers module's imports (numpy, h5py: ~0.4 s holding the GIL) wait for the first
+            # paint, so they do not slow it down (at most a second, should that paint never come).
+            app.first_paint.wait(1.0)
             try:
                 from xrdtui.views import workers
 
