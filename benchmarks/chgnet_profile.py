@@ -2,7 +2,8 @@
 measured side by side in one run: graph construction (engine.chgnet_graph vs chgnet's converter, tensors
 compared), the batched model call (first-order gradients, the default, vs CHGNet's own second-order graph,
 ``RelaxSettings.second_order``) and the ASE optimiser step (the cell filter's matrix functions from
-engine.cell_math vs SciPy's, ``RelaxSettings.cell_math``).
+engine.cell_math vs SciPy's, ``RelaxSettings.cell_math``); last, the model's matrix products against a large
+float32 matmul on the same core (what is left to gain in the model call itself).
 
     python benchmarks/chgnet_profile.py --structure Na3MnCoNiO6 --members 16 --steps 15
     python benchmarks/chgnet_profile.py --structure Au2S --noise coords --cell primitive --steps 30
@@ -105,7 +106,34 @@ def main() -> None:
           f"positions apart by at most {path_diff:.1e} Å after {args.steps} steps")
     old = clock["graph (chgnet converter)"] + clock["model (first-order)"] + clock["ase step (cell_math=scipy)"]
     print(f"  a member-step, default path / before engine.cell_math and engine.chgnet_graph: {total / old:.2f}x")
+    share, rate, peak = _matmul_throughput(model, graphs)
+    print(f"  model's matrix products: {share:.0%} of its time at {rate:.0f} GFLOP/s; this core's float32 "
+          f"matmul at 2048^3: {peak:.0f} GFLOP/s ({rate / peak:.2f}x of it)")
     print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+def _matmul_throughput(model, graphs) -> tuple[float, float, float]:
+    """(share of the batched model call spent in matrix products, their GFLOP/s, a large float32 matmul's
+    GFLOP/s on this core): how far the model's dense work is from what this CPU can do at all."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from xrdtui.engine import chgnet_internals as ci
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        ci.predict_efs(model, graphs)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    mm = [e for e in events if e.key in ("aten::mm", "aten::addmm", "aten::bmm")]
+    mm_us = sum(e.self_cpu_time_total for e in mm)
+    rate = sum(e.flops for e in mm) / max(mm_us, 1e-9) / 1e3  # flops per µs -> GFLOP/s
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    peak = 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
+    return mm_us / total, rate, peak
 
 
 def _graph_structure(atoms):
