@@ -109,3 +109,23 @@ def test_figure_member_without_a_task_is_a_usage_error(stores, capsys):
     assert code == 2
     assert "--task" in capsys.readouterr().err
     assert not (stores / "m.png").exists()
+
+
+def test_ls_of_a_store_lists_every_task_in_aligned_columns(stores, capsys):
+    """One line per task with its status, k/n and the interval the store holds for it, the right-aligned
+    columns ending where their headers end, no task id wrapped."""
+    with StoreReader.open(stores / "camp.h5") as r:
+        tasks = r.tasks()
+    assert cli("ls", stores / "camp.h5") == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("task"))
+    body = lines[lines.index(header) + 2:]
+    assert len(body) == len(tasks)
+    end_matched = header.index("matched") + len("matched")
+    for t, line in zip(tasks, body):
+        assert line.startswith(t.task_id + " ") and line.split()[1] == t.status
+        if t.status != "done":
+            continue
+        assert line[:end_matched].endswith(f" {t.k}/{t.n}")
+        assert f"{100 * t.k / t.n:5.1f}%  [{t.lo:.2f}, {t.hi:.2f}]" in line
+    assert {t.status for t in tasks} >= {"done", "running"}

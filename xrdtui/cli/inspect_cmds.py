@@ -15,6 +15,7 @@ import typer
 
 from xrdtui.cli.main import app
 from xrdtui.cli.render import (
+    aligned_table,
     compare_table,
     console,
     fmt_duration,
@@ -135,21 +136,18 @@ def ls_cmd(
         landscapes = r.landscapes()
     if as_json:
         return print_json({"tasks": [t.__dict__ for t in tasks], "landscapes": landscapes})
-    from rich.table import Table
-
-    table = Table(title=str(store), title_justify="left", header_style="bold")
-    for col in ("task", "status", "matched", "rate [95% CI]", "strict [95% CI]", "wall"):
-        table.add_column(col, justify="left" if col in ("task", "status") else "right")
+    columns = ("task", "status", "matched", "rate [95% CI]", "strict [95% CI]", "wall")
+    rows, styles = [], []
     for t in tasks:
-        style = {"failed": "red", "running": "yellow", "pending": "dim"}.get(t.status, "")
         done = t.status == "done"
-        table.add_row(t.task_id, f"[{style}]{t.status}[/{style}]" if style else t.status,
-                      f"{t.k}/{t.n}" if done else "–",
-                      fmt_rate(t.k, t.n, t.lo, t.hi) if done else "–",
-                      fmt_strict(t.ks, t.n, t.lo_s, t.hi_s) if done else "–",
-                      fmt_duration(t.wall_s) if done else "–")
+        rows.append((t.task_id, t.status, f"{t.k}/{t.n}" if done else "–",
+                     fmt_rate(t.k, t.n, t.lo, t.hi) if done else "–",
+                     fmt_strict(t.ks, t.n, t.lo_s, t.hi_s) if done else "–",
+                     fmt_duration(t.wall_s) if done else "–"))
+        styles.append({"failed": "red", "running": "yellow", "pending": "dim"}.get(t.status, ""))
     if tasks:
-        console.print(table)
+        console.print(aligned_table(str(store), columns, rows, right=columns[2:], styles=styles),
+                      no_wrap=True, overflow="ignore", crop=False)
     for key in landscapes:
         console.print(f"landscape  {key}")
 
