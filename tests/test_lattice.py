@@ -73,3 +73,16 @@ def test_gradients_are_exact():
                                                                              requires_grad=True),))
     m = lat.lattice_matrix(p.detach()).requires_grad_(True)
     assert torch.autograd.gradcheck(lat.params_from_matrix, (m,))
+
+
+def test_numpy_jacobian_equals_autograd_for_any_batch_shape():
+    rng = np.random.default_rng(3)
+    cells = np.c_[rng.uniform(2, 12, (12, 3)), rng.uniform(55, 125, (12, 3))]
+    for shape in ((6,), (12, 6), (3, 4, 6)):
+        p = cells.reshape(-1)[: int(np.prod(shape))].reshape(shape) if shape != (6,) else cells[0]
+        g6, jac = lat.reciprocal_metric6_np(p)
+        flat = torch.tensor(p.reshape(-1, 6), dtype=torch.float64)
+        ref = torch.stack([torch.autograd.functional.jacobian(lat.reciprocal_metric6, row) for row in flat])
+        np.testing.assert_allclose(jac.reshape(-1, 6, 6), ref.numpy(), rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(g6.reshape(-1, 6), lat.reciprocal_metric6(flat).numpy(), rtol=1e-13)
+        assert jac.shape == shape[:-1] + (6, 6)

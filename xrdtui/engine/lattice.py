@@ -60,6 +60,9 @@ def reciprocal_metric6(params: torch.Tensor) -> torch.Tensor:
     return torch.cat([diag, off], -1) / d
 
 
+_EYE3, _ROWS, _NEXT, _THIRD = np.eye(3), np.arange(3), np.array([1, 2, 0]), np.array([2, 0, 1])
+
+
 def reciprocal_metric6_np(params) -> tuple[np.ndarray, np.ndarray]:
     """numpy (float64) :func:`reciprocal_metric6` [..., 6] and its Jacobian d g6 / d params [..., 6, 6]
     (Å⁻² per Å for lengths, per degree for angles), from the same closed form:
@@ -71,28 +74,29 @@ def reciprocal_metric6_np(params) -> tuple[np.ndarray, np.ndarray]:
     lengths = p[..., :3]
     ang = np.radians(p[..., 3:])
     c, sn = np.cos(ang), np.sin(ang)
-    c1, c2 = np.roll(c, -1, -1), np.roll(c, -2, -1)
+    c1, c2 = c[..., _NEXT], c[..., _THIRD]  # np.roll by -1 and -2, as index arrays (cheaper per call)
     d = 1.0 - (c * c).sum(-1) + 2.0 * c[..., 0] * c[..., 1] * c[..., 2]
     dd_dc = -2.0 * c + 2.0 * c1 * c2  # product of the two other cosines
     l2 = lengths * lengths
-    l_pair = lengths * np.roll(lengths, -1, -1)
+    l_pair = lengths * lengths[..., _NEXT]
     diag = (1.0 - c * c) / (l2 * d[..., None])
     off = (c * c1 - c2) / (l_pair * d[..., None])
     g6 = np.concatenate([diag, off], -1)
+    # The Jacobian's blocks at once, rows i (off-diagonal pair (i, j), third angle k) by columns m: each
+    # entry is computed with the same operations in the same order as written above (one numpy call per
+    # operation instead of ~100 on [B] slices).
     jac = np.zeros(p.shape[:-1] + (6, 6))
-    eye = np.eye(3)
-    for i in range(3):
-        j, k = (i + 1) % 3, (i + 2) % 3  # off-diagonal pair (i, j), third angle k
-        jac[..., i, i] = -2.0 * diag[..., i] / lengths[..., i]
-        jac[..., 3 + i, i] = -off[..., i] / lengths[..., i]
-        jac[..., 3 + i, j] = -off[..., i] / lengths[..., j]
-        for m in range(3):
-            ddiag = -2.0 * c[..., i] * eye[i, m] / (l2[..., i] * d) - diag[..., i] * dd_dc[..., m] / d
-            dnum = c[..., j] * eye[m, i] + c[..., i] * eye[m, j] - eye[m, k]
-            doff = dnum / (l_pair[..., i] * d) - off[..., i] * dd_dc[..., m] / d
-            dc = -sn[..., m] * (math.pi / 180.0)
-            jac[..., i, 3 + m] = ddiag * dc
-            jac[..., 3 + i, 3 + m] = doff * dc
+    eye, rows, nxt, third = _EYE3, _ROWS, _NEXT, _THIRD
+    jac[..., rows, rows] = -2.0 * diag / lengths
+    jac[..., 3 + rows, rows] = -off / lengths
+    jac[..., 3 + rows, nxt] = -off / lengths[..., nxt]
+    dd = d[..., None, None]
+    ddiag = -2.0 * c[..., :, None] * eye / (l2[..., :, None] * dd) - diag[..., :, None] * dd_dc[..., None, :] / dd
+    dnum = c[..., nxt, None] * eye + c[..., :, None] * eye[nxt] - eye[third]  # eye[m, i], eye[m, j], eye[m, k]
+    doff = dnum / (l_pair[..., :, None] * dd) - off[..., :, None] * dd_dc[..., None, :] / dd
+    dc = (-sn * (math.pi / 180.0))[..., None, :]
+    jac[..., :3, 3:] = ddiag * dc
+    jac[..., 3:, 3:] = doff * dc
     return g6, jac
 
 
