@@ -343,3 +343,27 @@ def test_a_cell_without_reflections_in_range_gives_an_empty_pattern():
     out.sum().backward()
     assert out.shape == (2, 9000) and float(out.abs().max()) == 0.0
     assert torch.equal(lattice.grad, torch.zeros_like(lattice))
+
+
+def test_outside_margin_is_the_smallest_eigenvalue_test_on_any_cell(sims):
+    """The margin test against its definition written here with pymatgen's reciprocal lattice: a cell is
+    outside when the smallest eigenvalue of G*0^(-1/2) G* G*0^(-1/2) is below 1/(1+X)^2 (G* in Å⁻², no 2π);
+    non-finite cells count as outside."""
+    sim = next(iter(sims.values()))
+    rng = np.random.default_rng(5)
+    p0 = sim.template_lattice.double().numpy()
+    scale = np.r_[rng.uniform(-0.4, 0.5, (300, 6)), rng.uniform(-0.05, 0.05, (300, 6))]
+    scale[:, 3:] *= 0.2  # angles within ±10 %: real cells, as descent sees them
+    cells = p0 * (1 + scale)
+    cells[::37, 2] = np.nan
+
+    def gstar(p):
+        m = Lattice.from_parameters(*p).reciprocal_lattice_crystallographic.matrix
+        return m @ m.T
+
+    w = np.linalg.inv(np.linalg.cholesky(gstar(p0)))
+    want = np.array([not (np.isfinite(p).all() and np.linalg.eigvalsh(w @ gstar(p) @ w.T)[0]
+                          >= 1.0 / (1.0 + sim.strain_margin) ** 2 * (1 - 1e-12)) for p in cells])
+    got = sim.outside_margin(torch.tensor(cells)).numpy()
+    assert 50 < want.sum() < 550  # both kinds of cell are there
+    assert (got == want).all()

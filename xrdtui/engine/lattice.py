@@ -63,9 +63,9 @@ def reciprocal_metric6(params: torch.Tensor) -> torch.Tensor:
 _EYE3, _ROWS, _NEXT, _THIRD = np.eye(3), np.arange(3), np.array([1, 2, 0]), np.array([2, 0, 1])
 
 
-def reciprocal_metric6_np(params) -> tuple[np.ndarray, np.ndarray]:
+def reciprocal_metric6_np(params, jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """numpy (float64) :func:`reciprocal_metric6` [..., 6] and its Jacobian d g6 / d params [..., 6, 6]
-    (Å⁻² per Å for lengths, per degree for angles), from the same closed form:
+    (Å⁻² per Å for lengths, per degree for angles; None when ``jacobian`` is False), from the same closed form:
     ∂D/∂c_m = −2c_m + 2Π_{n≠m}c_n;  ∂diag_i/∂L_i = −2 diag_i/L_i;
     ∂diag_i/∂c_m = −2c_i δ_im/(L_i²D) − diag_i ∂D/∂c_m / D;  ∂off_ij/∂L_i = −off_ij/L_i;
     ∂off_ij/∂c_m = (c_j δ_mi + c_i δ_mj − δ_mk)/(L_i L_j D) − off_ij ∂D/∂c_m / D;  ∂c_m/∂angle_m = −sin·π/180.
@@ -82,6 +82,8 @@ def reciprocal_metric6_np(params) -> tuple[np.ndarray, np.ndarray]:
     diag = (1.0 - c * c) / (l2 * d[..., None])
     off = (c * c1 - c2) / (l_pair * d[..., None])
     g6 = np.concatenate([diag, off], -1)
+    if not jacobian:
+        return g6, None
     # The Jacobian's blocks at once, rows i (off-diagonal pair (i, j), third angle k) by columns m: each
     # entry is computed with the same operations in the same order as written above (one numpy call per
     # operation instead of ~100 on [B] slices).
