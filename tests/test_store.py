@@ -439,3 +439,25 @@ def test_ordinary_hdf5_tools_read_both_kinds_of_store(tiny_store, tmp_path):
         assert ls.stdout.count("Dataset") > (20 if path == tiny_store else 8)
         dump = subprocess.run(["h5dump", "-A", str(path)], capture_output=True, text=True, timeout=60)
         assert dump.returncode == 0 and "error" not in dump.stderr.lower(), dump.stderr[-500:]
+
+
+def test_live_rows_arriving_after_the_result_are_dropped(tmp_path):
+    """A worker's last streamed loss rows can reach the writer after its task's result (two queues): the
+    sweep drops them instead of failing (seen on the paper sweep: 'already done' ended the run)."""
+    from xrdtui.jobs.campaign import _write_live
+
+    path = tmp_path / "c.h5"
+    writer, tasks, _ = _campaign(path)
+    done, live = tasks[0], tasks[2]
+    with writer:
+        writer.mark_running(done.task_id)
+        result = fake_result(done)
+        writer.write_result(done.task_id, result)
+        rows = np.full((2, done.n_members), 7.0)
+        _write_live(writer, [(done.task_id, 0, rows), (live.task_id, "start"), (live.task_id, 0, rows)])
+        assert writer.status(done.task_id) == "done" and writer.status(live.task_id) == "running"
+        with pytest.raises(ValueError, match="already done"):  # the writer itself still refuses
+            writer.write_partial_loss(done.task_id, 0, rows)
+        writer.finish()
+    with StoreReader.open(path) as r:
+        np.testing.assert_array_equal(r.task(done.task_id).result.loss, np.asarray(result.loss, dtype="f4"))

@@ -385,7 +385,10 @@ def _write_live(writer, messages: list) -> None:
     """Live messages from workers: ``(task_id, "start")`` or ``(task_id, first_row, loss_rows[t,B])``."""
     for message in messages:
         task_id = message[0]
-        if writer.status(task_id) == "pending":
+        state = writer.status(task_id)
+        if state in ("done", "failed"):  # a worker's last rows can arrive after the task's result: stale
+            continue
+        if state == "pending":
             writer.mark_running(task_id)
         if len(message) == 3:
             writer.write_partial_loss(task_id, int(message[1]), np.asarray(message[2]))
