@@ -223,8 +223,8 @@ class XRDSimulator:
             np.abs(np.sin(phase) @ occ.T).max(1) > 1e-9 * scale)
         self._alive = torch.tensor(np.nonzero(alive)[0], device=self.device)
         self._cache: dict = {}
-        self._margin_whitener: torch.Tensor | None = None  # outside_margin's template factor, made on first use
-        self._margin_whitener_np: np.ndarray | None = None  # the same for its numpy path
+        self._margin_whitener_np: np.ndarray | None = None  # outside_margin's template factor, made on first use
+        self._margin_whitener: torch.Tensor | None = None  # the same on the simulator's device (non-CPU path)
         self._cdtype = profile_dtype  # structure factors, LP and intensities
         table, self._lpw_step = _lpw_table(settings)
         self._lpw_scale = 1.0 / self._lpw_step
@@ -265,34 +265,37 @@ class XRDSimulator:
         if lattice.device.type == "cpu":  # numpy: ~40 µs instead of ~0.4 ms of small torch kernels a step
             return torch.from_numpy(self._outside_margin_np(lattice.detach().numpy()))
         with torch.no_grad():
-            if self._margin_whitener is None:  # G*₀^{-1/2} of the template: the same at every step
-                g0 = lat.reciprocal_metric(self.template_lattice.to(torch.float64))
-                self._margin_whitener = torch.linalg.inv(torch.linalg.cholesky(g0))
+            if self._margin_whitener is None:
+                self._margin_whitener = torch.as_tensor(self._margin_whitener_of_template(), device=lattice.device)
             l0inv = self._margin_whitener
             gs = lat.reciprocal_metric(lattice.to(torch.float64))
             ev = torch.linalg.eigvalsh(l0inv @ gs @ l0inv.T)[:, 0]
-            return ~(ev >= 1.0 / (1.0 + self.strain_margin) ** 2 * (1 - 1e-12))
+            return ~(ev >= self._margin_floor)
 
-    def _outside_margin_np(self, p: np.ndarray) -> np.ndarray:
-        """:meth:`outside_margin` in numpy float64 (the same test; non-finite cells count as outside)."""
+    @property
+    def _margin_floor(self) -> float:
+        """1/(1 + X)², less a relative 1e-12 so that the template itself is never outside."""
+        return 1.0 / (1.0 + self.strain_margin) ** 2 * (1 - 1e-12)
+
+    def _margin_whitener_of_template(self) -> np.ndarray:
+        """G*₀^{-1/2} (the inverse Cholesky factor) of the template: the same at every step, made once."""
         if self._margin_whitener_np is None:
             g0 = _metric3(lat.reciprocal_metric6_np(self.template_lattice.double().numpy(), jacobian=False)[0])
             self._margin_whitener_np = np.linalg.inv(np.linalg.cholesky(g0))
-        w = self._margin_whitener_np
+        return self._margin_whitener_np
+
+    def _outside_margin_np(self, p: np.ndarray) -> np.ndarray:
+        """:meth:`outside_margin` in numpy float64 (the same test; non-finite and degenerate cells, whose
+        metric is not finite, count as outside)."""
+        w = self._margin_whitener_of_template()
         finite = np.isfinite(p).all(-1)
+        with np.errstate(all="ignore"):
+            m = w @ _metric3(lat.reciprocal_metric6_np(p[finite], jacobian=False)[0]) @ w.T
+        good = np.isfinite(m).all((-1, -2))
+        rows = np.flatnonzero(finite)[good]
         ok = np.zeros(len(p), dtype=bool)
-        if finite.any():
-            with np.errstate(all="ignore"):
-                gs = _metric3(lat.reciprocal_metric6_np(p[finite], jacobian=False)[0])
-                m = w @ gs @ w.T
-                if np.isfinite(m).all():
-                    ev = np.linalg.eigvalsh(m)[:, 0]
-                    ok[finite] = ev >= 1.0 / (1.0 + self.strain_margin) ** 2 * (1 - 1e-12)
-                else:  # a degenerate cell among them: one at a time
-                    rows = np.flatnonzero(finite)
-                    for r, mi in zip(rows, m):
-                        ok[r] = bool(np.isfinite(mi).all()) and bool(
-                            np.linalg.eigvalsh(mi)[0] >= 1.0 / (1.0 + self.strain_margin) ** 2 * (1 - 1e-12))
+        if rows.size:
+            ok[rows] = np.linalg.eigvalsh(m[good])[:, 0] >= self._margin_floor
         return ~ok
 
     def _inputs(self, lattice, frac):

@@ -384,9 +384,10 @@ class BrowserScreen(StoreScreen):
         if node.is_leaf:
             return
         if parent.children:  # made before (a group the user opened): only the levels below, if asked
-            for ui in parent.children if deep else ():
-                if _is_node(ui.data):
-                    self._populate(ui, ui.data, deep=True)
+            if deep:
+                for ui in parent.children:
+                    if _is_node(ui.data):
+                        self._populate(ui, ui.data, deep=True)
             return
         rates = self._data.rates if self._data is not None else {}
         for child in node.children.values():
