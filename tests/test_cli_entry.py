@@ -73,3 +73,28 @@ def test_open_on_a_terminal_shows_the_browser_and_quits_without_importing_typer(
             proc.kill()
         os.close(master)
     assert b"TYPER False" in seen
+
+
+def test_a_bug_in_any_command_is_one_line_with_the_traceback_saved(tmp_path, monkeypatch, capsys):
+    """An exception no check anticipated (here: the method registry failing) is 'error: internal error
+    (...)', exit 1, and its full traceback in a new file under $XDG_STATE_HOME/xrdtui."""
+    import xrdtui.methods
+    from xrdtui.cli.main import main as cli_main
+
+    def broken():
+        raise ZeroDivisionError("division by zero in the registry")
+
+    monkeypatch.setattr(xrdtui.methods, "all_methods", broken)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["methods"])
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: internal error (ZeroDivisionError: division by zero in the registry); "
+                          "this is a bug in xrdtui, traceback saved to ")
+    saved = Path(err.strip().rsplit(" ", 1)[1])
+    assert saved.parent == tmp_path / "xrdtui"
+    text = saved.read_text()
+    assert text.startswith("Traceback") and "in broken" in text and text.rstrip().endswith(
+        "ZeroDivisionError: division by zero in the registry")

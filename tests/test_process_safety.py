@@ -149,3 +149,62 @@ def test_a_killed_worker_is_survived(tmp_path):
     with StoreReader.open(store) as r:
         prog = r.progress()
         assert prog.finished and prog.done == prog.total == 12 and prog.failed == 0
+
+
+# A bug in the sweep's own loop (here: an exception injected into the writer's handling of live messages,
+# in the sweep's process only) must end like an interrupt: one line, the workers stopped at once (not
+# after their running tasks), the store intact and resumable, and the traceback kept in a file.
+FAULTY_RUN = """
+import sys
+import xrdtui.jobs.campaign as campaign
+real = campaign._write_live
+def faulty(writer, messages):
+    if messages:
+        raise RuntimeError("injected fault")
+    real(writer, messages)
+campaign._write_live = faulty
+from xrdtui.cli.entry import main
+main(sys.argv[1:])
+"""
+
+
+def test_an_unexpected_error_in_the_sweep_ends_in_one_line_and_stops_the_workers(tmp_path):
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW_TOML)
+    store = tmp_path / "slow.h5"
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-c", FAULTY_RUN, "run", str(cfg), "--store", str(store),
+                             "--workers", "2", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "XDG_STATE_HOME": str(state)},
+                            start_new_session=True)
+    family: list = []
+    workers_seen = 0
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            family += [p for p in _safe_family(proc) if p not in family]
+            workers_seen = max(workers_seen, sum(map(_is_worker, family)))
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        for p in _alive(family + _safe_family(proc)):
+            p.kill()
+    assert proc.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.strip() and not re.match(r"\d{4}-\d\d-\d\d \d\d:", line)]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    line = lines[0]
+    assert line.startswith("error: the sweep stopped on an internal error (RuntimeError: injected fault); "), line
+    assert "0 of 12 tasks are stored" in line and f"--resume --store {store}" in line
+    saved = re.search(r"traceback saved to (\S+)$", line)
+    assert saved and Path(saved.group(1)).parent == state / "xrdtui"
+    report = Path(saved.group(1)).read_text()
+    assert "Traceback" in report and "RuntimeError: injected fault" in report and "def faulty" not in report
+    assert "in faulty" in report  # the original frame, not only the one-line wrapper
+    assert workers_seen == 2  # the pool had started
+    deadline = time.monotonic() + 10
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _alive(family) == []
+    with StoreReader.open(store) as r:
+        prog = r.progress()
+        assert prog.done == 0 and not prog.live and not prog.finished

@@ -4,8 +4,12 @@ Every error a user can cause (bad file, bad config, bad structure, NaN parameter
 subclass of :class:`XrdtuiError` with a one-line message. The CLI turns these into ``error: <message>``
 and a documented non-zero exit code; it never prints a traceback for them.
 
-Exit codes: 0 success, 1 other xrdtui error, 2 command-line usage error (Typer/Click), 3 bad structure
-input, 4 bad configuration, 5 store problem, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+A failure nobody anticipated (a bug) is :class:`InternalError`: still one line, naming the exception and
+the file where :func:`save_traceback` kept the traceback for a bug report.
+
+Exit codes: 0 success, 1 other xrdtui error (an internal error included), 2 command-line usage error
+(Typer/Click), 3 bad structure input, 4 bad configuration, 5 store problem, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -51,6 +55,42 @@ class StoreWriteFailed(StoreError):
     (the file on disk keeps its last flushed state, which SWMR keeps consistent)."""
 
     poisoned = True
+
+
+class InternalError(XrdtuiError):
+    """An unexpected exception (a bug, not the user's input), raised ``from`` the original so that
+    :func:`save_traceback` keeps its whole traceback. A sweep raises it after stopping its workers, with
+    what is stored and the resume command."""
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception on one line (at most 300 characters)."""
+    text = " ".join(str(exc).split())
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]
+
+
+def save_traceback(exc: BaseException) -> str | None:
+    """Write ``exc``'s traceback (its causes included) to a new file; its path, or None if nowhere is
+    writable. The file goes to ``$XDG_STATE_HOME/xrdtui`` (default ``~/.local/state/xrdtui``), else the
+    temporary folder: a bug report needs the traceback, the user's terminal only the one line."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    for folder in (os.path.join(state, "xrdtui"), tempfile.gettempdir()):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, name)
+            with open(path, "x", encoding="utf-8") as fh:
+                fh.write(text)
+            return path
+        except OSError:
+            continue
+    return None
 
 
 class Terminated(KeyboardInterrupt):

@@ -255,9 +255,9 @@ def run_campaign(
                 overwrite=overwrite,
             )
             done_ids = set()
-    except BaseException as exc:
+    except BaseException:
         if own_executor:
-            ex.terminate() if isinstance(exc, KeyboardInterrupt) else ex.close()
+            ex.terminate()  # the warm-up tasks too: close() would make the exit wait for their imports
         raise
 
     selected = _selector(only)
@@ -266,7 +266,9 @@ def run_campaign(
     total = len(items)
     counts = {"done": len(done_ids), "failed": 0}
     interrupted: KeyboardInterrupt | None = None
-    store_failure: StoreError | None = None
+    crashed: Exception | None = None
+    completed = False
+    resume_hint = f"resume with: xrdtui run {config.source} --resume --store {path}"
     try:
         writer.set_plan({it.info.task_id: _cost(it) for it in items}, ex.workers)
         _run_loop(writer, ex, todo, total, counts, notify)
@@ -274,16 +276,27 @@ def run_campaign(
         if counts["done"] + counts["failed"] == total:
             writer.finish()  # a partial (--only) run stays resumable, not finished
         notify(RunEvent("done", total, counts["done"], counts["failed"], progress=final))
+        completed = True
     except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM turned into Terminated by the CLI
         interrupted = exc
     except StoreError as exc:  # the store cannot take more (a full disk): stop the workers, say how to go on
-        store_failure = exc
         raise type(exc)(f"{exc}; {counts['done']} of {total} tasks are stored in {path}; once there is room, "
-                        f"resume with: xrdtui run {config.source} --resume --store {path}") from None
+                        f"{resume_hint}") from None
+    except XrdtuiError:
+        raise
+    except Exception as exc:  # a bug: the store stays resumable, the message says so (the CLI saves the traceback)
+        crashed = exc
     finally:
+        # Anything but a completed loop abandons the running tasks at once: close() would leave the pool's
+        # management thread waiting for them at interpreter exit (the process hung after the message).
         if own_executor and ex is not None:
-            ex.terminate() if interrupted is not None or store_failure is not None else ex.close()
+            ex.close() if completed else ex.terminate()
         writer.close()
+    if crashed is not None:
+        from xrdtui.errors import InternalError, describe
+
+        raise InternalError(f"the sweep stopped on an internal error ({describe(crashed)}); {counts['done']} of "
+                            f"{total} tasks are stored in {path}; {resume_hint}") from crashed
     if interrupted is not None:
         from xrdtui.errors import Interrupted, Terminated
 

@@ -50,7 +50,8 @@ def tune_allocator() -> bool:
     Each optimisation step allocates and frees several [B, 9000] float32 buffers (≈ 2 MB at B = 50);
     glibc serves those with mmap/munmap, so every step pays page faults for them (measured 10-20 % of a
     U2Ti step). Raising M_MMAP_THRESHOLD (32 MB) and M_TRIM_THRESHOLD (1 GB) keeps them mapped. Every sweep
-    worker calls it at start-up (and so does benchmarks/simulator.py, to measure what sweeps run); returns False where glibc's mallopt is not available (nothing changed).
+    worker calls it at start-up (and so does benchmarks/simulator.py, to measure what sweeps run); returns
+    False where glibc's mallopt is not available (nothing changed).
     """
     import ctypes
     import ctypes.util
@@ -319,8 +320,11 @@ class DaskExecutor:
         return type(exc).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError")
 
     def terminate(self) -> None:
+        """Cancel every task of this client, then close it (and a local cluster): nothing waits for them."""
         with contextlib.suppress(Exception):
             self._client.cancel(list(self._client.futures.values()), force=True)
+        with contextlib.suppress(Exception):
+            self.close()
 
     def close(self) -> None:
         self._client.close()
