@@ -98,3 +98,35 @@ def test_a_bug_in_any_command_is_one_line_with_the_traceback_saved(tmp_path, mon
     text = saved.read_text()
     assert text.startswith("Traceback") and "in broken" in text and text.rstrip().endswith(
         "ZeroDivisionError: division by zero in the registry")
+
+
+def test_a_bug_in_a_screen_closes_the_app_with_one_line_not_a_rich_traceback(tmp_path):
+    """A screen that raises (injected here into the runs browser's compose) ends the app on a real terminal
+    with 'error: internal error in the TUI (...)', exit 1, and the traceback saved to a file: no pages of
+    Textual's Rich traceback with locals."""
+    store = make_store(tmp_path / "store" / "demo.h5")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    code = ("import sys; import xrdtui.views.screens.browser as b\n"
+            "def broken(self):\n    raise KeyError('injected into compose')\n"
+            "b.BrowserScreen.compose = broken\n"
+            "from xrdtui.cli.entry import main; main(['open', sys.argv[1]])")
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30", XDG_STATE_HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", code, str(store)], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=tmp_path, env=env, close_fds=True)
+    os.close(slave)
+    seen = bytearray()
+    try:
+        _read_until(master, b"\x00never", time.monotonic() + 60, seen)  # read all until the child closes
+        assert proc.wait(timeout=30) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    tail = seen.decode(errors="replace").rsplit("\x1b", 1)[-1]  # after the app's last escape sequence
+    lines = [line for line in tail.splitlines() if line.strip()]
+    assert b"Traceback" not in seen and b"locals" not in seen
+    assert len(lines) == 1 and "error: internal error in the TUI (KeyError: 'injected into compose'); " \
+        "this is a bug in xrdtui, traceback saved to " in lines[0], tail
+    saved = Path(lines[0].rsplit(" ", 1)[1])
+    assert saved.parent == tmp_path / "xrdtui" and "in broken" in saved.read_text()

@@ -93,6 +93,15 @@ def save_traceback(exc: BaseException) -> str | None:
     return None
 
 
+def user_message(exc: XrdtuiError) -> str:
+    """The line the CLI prints for ``exc``: its message, and for an :class:`InternalError` the file where
+    the traceback of what caused it was saved."""
+    if not isinstance(exc, InternalError):
+        return str(exc)
+    path = save_traceback(exc.__cause__ or exc)
+    return f"{exc}; this is a bug in xrdtui" + (f", traceback saved to {path}" if path else "")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM turned into an exception (see :func:`terminate_as_interrupt`) so that every clean-up path
     of Ctrl+C runs for it too; exit code 143."""

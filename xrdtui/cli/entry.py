@@ -33,14 +33,14 @@ def main(argv: Optional[list[str]] = None) -> None:
         cli_main(argv)
         return
     from xrdtui.cli.locations import default_store_location
-    from xrdtui.errors import XrdtuiError
+    from xrdtui.errors import XrdtuiError, user_message
     from xrdtui.views.launch import launch_app
 
     store, watch = request
     try:
         launch_app(store or default_store_location(), watch=watch)
     except XrdtuiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {user_message(exc)}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from xrdtui.errors import InternalError, XrdtuiError, describe, save_traceback
+from xrdtui.errors import InternalError, XrdtuiError, describe, user_message
 
 DEFAULT_STORE_DIR = Path("store")
 
@@ -95,9 +95,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except XrdtuiError as exc:
         if getattr(exc, "poisoned", False):
             _fail_now(str(exc), exc.exit_code)
-        if isinstance(exc, InternalError):
-            _fail_internal(exc, str(exc))
-        _fail(str(exc), exc.exit_code)
+        _fail(user_message(exc), exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt) as exc:
@@ -109,19 +107,15 @@ def main(argv: Optional[list[str]] = None) -> None:
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()  # a usage error: Click's own message, exit 2
             sys.exit(exc.exit_code)
-        _fail_internal(exc, f"internal error ({describe(exc)})")
+        bug = InternalError(f"internal error ({describe(exc)})")
+        bug.__cause__ = exc
+        _fail(user_message(bug), bug.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:
     typer.echo(f"error: {message}", err=True)
     sys.exit(code)
-
-
-def _fail_internal(exc: BaseException, message: str) -> None:
-    """A bug: the one line, where its traceback was saved, exit 1."""
-    path = save_traceback(exc)
-    _fail(f"{message}; this is a bug in xrdtui" + (f", traceback saved to {path}" if path else ""), 1)
 
 
 def _fail_now(message: str, code: int) -> None:

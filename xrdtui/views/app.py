@@ -166,6 +166,20 @@ class XrdtuiApp(App):
         self.store = sweep.store
         self.switch_mode("monitor")
 
+    crash: Exception | None = None
+    """The first unhandled exception, once one ended the app (launch_app turns it into one line)."""
+
+    def _handle_exception(self, error: Exception) -> None:
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        # Textual would print a Rich traceback with locals (pages of it over SSH) after closing; the launcher
+        # prints one line instead and saves the plain traceback to a file (errors.save_traceback).
+        self.bell()
+        self._close_messages_no_wait()
+
     def on_unmount(self) -> None:
         if self._pool is not None:
             self._pool.close_all()
