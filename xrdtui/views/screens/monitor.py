@@ -122,7 +122,7 @@ class MonitorScreen(StoreScreen):
         for name, width in (("task", 40), ("step", 9), ("members", 7), ("progress", BAR), ("ETA", 7)):
             running.add_column(name, key=name, width=width)
         fails = self.query_one("#failure-table", DataTable)
-        for name, width in (("task", 34), ("member", 6), ("reason", 60)):
+        for name, width in (("task", 44), ("member", 6), ("reason", 60)):  # paper task ids run to 42
             fails.add_column(name, key=name, width=width)
         self._cache = MonitorCache()
         self._clock = TaskClock()
