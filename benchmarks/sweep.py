@@ -43,7 +43,7 @@ def run_quick(workers: int, out: Path) -> dict:
 
 def run_paper_fraction(workers: int, fraction: float, out: Path, relax: bool = False) -> dict:
     """Every k-th XRD task (or, with ``relax``, every k-th CHGNet task) of examples/paper.toml."""
-    from xrdtui.jobs.campaign import run_campaign, site_counts, structure_infos
+    from xrdtui.jobs.campaign import cell_structures, graph_sizes, run_campaign, site_counts, structure_infos
     from xrdtui.jobs.config import load_config
     from xrdtui.jobs.tasks import build_work
     from xrdtui.methods import is_kind
@@ -51,7 +51,8 @@ def run_paper_fraction(workers: int, fraction: float, out: Path, relax: bool = F
 
     cfg = load_config(ROOT / "examples" / "paper.toml")
     infos = structure_infos(cfg)
-    items = [it for it in build_work(cfg, site_counts(infos))
+    cells = cell_structures(infos)
+    items = [it for it in build_work(cfg, site_counts(infos, cells), "cpu", graph_sizes(cfg, cells))
              if is_kind(it.info.method, MethodKind.RELAXATION) == relax]
     stride = max(1, round(1 / fraction))
     chosen = {it.info.task_id for it in items[::stride]}

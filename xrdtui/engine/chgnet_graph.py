@@ -163,3 +163,27 @@ def same_graph(mine, theirs) -> bool:
             return False
     return (mine.composition == theirs.composition and mine.atom_graph_cutoff == theirs.atom_graph_cutoff
             and mine.bond_graph_cutoff == theirs.bond_graph_cutoff)
+
+
+ATOM_GRAPH_CUTOFF = 6.0  # Å, CHGNet 0.3.0's atom graph (its converter's atom_graph_cutoff)
+BOND_GRAPH_CUTOFF = 3.0  # Å, its bond graph (bond_graph_cutoff)
+ANGLE_WEIGHT = 1 / 6  # what an angle costs against an edge in one member-step (fit below)
+EDGES_PER_COST_UNIT = 10.0  # the cost model's unit of per-member work
+
+
+def graph_cost_size(structure) -> float:
+    """Per-member work of one CHGNet step, for the scheduler's cost model (dimensionless):
+
+        size = (E + A / 6) / 10
+
+    E: directed edges of the atom graph (neighbour pairs within 6 Å, periodic images included), A: rows of
+    the bond graph (at each atom with b bonds shorter than 3 Å, b (b - 1) ordered bond pairs) — the counts
+    CHGNet's message passing runs over, from pymatgen's neighbour list without building the graph. One
+    lockstep member-step (model call and FIRE step) took 0.069-0.083 ms per unit of E + A/6 on U2Ti (E 162,
+    A 42), Au2S (212, 32), ErPt3 (216, 528), BPO4 (544, 336) and Na3MnCoNiO6 (972, 816) primitive cells
+    (12, 15, 22, 46 and 92 ms; benchmarks/chgnet_profile.py), where sites + 4 spread 1.5-5.8 ms per unit."""
+    center, _neighbour, _image, distance = structure.get_neighbor_list(ATOM_GRAPH_CUTOFF, numerical_tol=1e-8)[:4]
+    center = np.asarray(center)
+    short = np.bincount(center[np.asarray(distance) < BOND_GRAPH_CUTOFF], minlength=len(structure))
+    angles = float(np.sum(short * (short - 1)))
+    return (len(center) + ANGLE_WEIGHT * angles) / EDGES_PER_COST_UNIT

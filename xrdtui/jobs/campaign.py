@@ -126,54 +126,95 @@ def structure_source(source: str) -> str:
     return NAMED[known].source if known else f"file {source}"
 
 
-def site_counts(structures) -> dict:
-    """(structure name, cell) -> number of sites, for ``build_work`` (a plain name: its conventional cell)."""
-    out = {s.name: s.n_sites for s in structures}
-    out.update({(s.name, cell): len(info.species) for s in structures for cell, info in s.cells.items()})
-    out.update({(s.name, str(Cell.CONVENTIONAL)): s.n_sites for s in structures})
-    # lattice-noise tasks of a method that relaxes the primitive cell cost its sites, whichever cells the
-    # campaign's tasks use (a lattice-only sweep stores no primitive cell)
-    out.update({(s.name, str(Cell.PRIMITIVE)): n for s in structures
-                if (s.name, str(Cell.PRIMITIVE)) not in out and (n := _primitive_sites(s)) is not None})
+def cell_structures(structures) -> dict:
+    """(structure name, cell) -> pymatgen Structure of every cell a campaign's methods compute on: the
+    conventional cell, the stored cells, and the primitive cell a relaxation reduces a lattice-strained
+    supercell to (the same reduction as engine.supercell, so the cost model and the relaxation agree; a
+    lattice-only sweep stores no primitive cell)."""
+    out = {}
+    for s in structures:
+        for cell, info in ((str(Cell.CONVENTIONAL), s), *s.cells.items()):
+            if (structure := _structure(info)) is not None:
+                out[(s.name, cell)] = structure
+        conventional = out.get((s.name, str(Cell.CONVENTIONAL)))
+        if (s.name, str(Cell.PRIMITIVE)) not in out and conventional is not None:
+            if (primitive := _primitive(conventional)) is not None:
+                out[(s.name, str(Cell.PRIMITIVE))] = primitive
     return out
 
 
-def _primitive_sites(info) -> int | None:
-    """Sites of the primitive cell CHGNet would relax for this ground truth's conventional cell (the same
-    reduction as engine.supercell, so the cost model and the relaxation agree); None when it has none."""
+def site_counts(structures, cells: dict | None = None) -> dict:
+    """(structure name, cell) -> number of sites, for ``build_work`` (a plain name: its conventional cell)."""
+    cells = cell_structures(structures) if cells is None else cells
+    out = {s.name: s.n_sites for s in structures}
+    out.update({(s.name, cell): len(info.species) for s in structures for cell, info in s.cells.items()})
+    out.update({(s.name, str(Cell.CONVENTIONAL)): s.n_sites for s in structures})
+    out.update({key: len(structure) for key, structure in cells.items() if key not in out})
+    return out
+
+
+def graph_sizes(config: ExperimentConfig, cells: dict) -> dict:
+    """(structure name, cell) -> CHGNet graph size of each cell (engine.chgnet_graph.graph_cost_size), when a
+    method of ``config`` is sized by it (else empty: no neighbour lists to build)."""
+    if not any(get_method(name).sized_by_graph for name in config.methods):
+        return {}
+    from xrdtui.engine.chgnet_graph import graph_cost_size
+
+    return {key: graph_cost_size(structure) for key, structure in cells.items()}
+
+
+def _structure(info):
+    """A stored cell as a pymatgen Structure; None when it cannot be built (an unusual species string)."""
     from pymatgen.core import Lattice, Structure
 
+    try:
+        return Structure(Lattice.from_parameters(*np.asarray(info.lattice, dtype=float)), info.species,
+                         np.asarray(info.frac, dtype=float))
+    except Exception:  # costed by its site count alone
+        return None
+
+
+def _primitive(structure):
+    """The primitive cell engine.supercell reduces ``structure`` to, or None (none smaller, or an unusual
+    structure the reduction does not take: it is then costed as the cell it is)."""
     from xrdtui.engine.supercell import primitive_map
 
     try:
-        structure = Structure(Lattice.from_parameters(*np.asarray(info.lattice, dtype=float)), info.species,
-                              np.asarray(info.frac, dtype=float))
         pmap = primitive_map(structure)
-    except Exception:  # a disordered or unusual truth: cost it as the cell it is
+    except Exception:
         return None
-    return len(pmap.primitive) if pmap is not None else None
+    return pmap.primitive if pmap is not None else None
 
 
 def _cost(item: WorkItem) -> float:
     info = item.info
-    return get_method(info.method).task_cost(info.n_members, item.cost_sites or info.n_sites, info.max_steps)
+    method = get_method(info.method)
+    size = item.cost_size if item.cost_size is not None else method.member_size(info.n_sites)
+    return method.task_cost(info.n_members, size, info.max_steps)
 
 
-def dispatch_order(items: list[WorkItem], learned: set[str] = frozenset(), cost=None) -> list[WorkItem]:
-    """The order tasks are handed to workers: first the largest task of each method not in ``learned``
-    (those with a finished task already: a resume), then everything else longest first (``cost(item)``,
-    default the method's task cost).
+def probe_key(info) -> tuple[str, str]:
+    """The group a task's ETA rate is learned in: (method, noise type)."""
+    return info.method, info.noise
 
-    Longest first shortens the sweep's tail (CHGNet relaxations dominate). Probing every method early lets
-    the ETA's cost model learn each method's own seconds per unit of cost within the first tasks: by longest
-    first alone the first 10 % of a beyond sweep were all multistart tasks, whose rate then stood in for
-    every other method. Replayed on the six finished descent sweeps (benchmarks/eta_replay.py) the ETA at 10 %
-    done was 12-76 % short by longest first, 3-48 % short with probes first."""
+
+def dispatch_order(items: list[WorkItem], learned: set = frozenset(), cost=None) -> list[WorkItem]:
+    """The order tasks are handed to workers: first the largest task of each (method, noise type) not in
+    ``learned`` (those with a finished task already: a resume), then everything else longest first
+    (``cost(item)``, default the method's task cost).
+
+    Longest first shortens the sweep's tail (CHGNet relaxations dominate). Probing every method and noise
+    type early lets the ETA's cost model learn each one's own seconds per unit of cost within the first
+    tasks (store.progress.cost_eta): by longest first alone the first 10 % of a beyond sweep were all
+    multistart tasks, whose rate then stood in for every other method; and descent under coordinate noise
+    runs members to many more steps than under lattice noise (mse: 2-9x the seconds per unit of cost on the
+    paper sweep of 2026-12-04), which a rate learned on lattice tasks alone missed."""
     ordered = sorted(items, key=cost or _cost, reverse=True)
-    probes: dict[str, WorkItem] = {}
+    probes: dict[tuple, WorkItem] = {}
     for it in ordered:
-        if it.info.method not in learned:
-            probes.setdefault(it.info.method, it)
+        key = probe_key(it.info)
+        if key not in learned:
+            probes.setdefault(key, it)
     first = {id(it) for it in probes.values()}
     return list(probes.values()) + [it for it in ordered if id(it) not in first]
 
@@ -230,7 +271,8 @@ def run_campaign(
             ex.submit(warm_worker, config.methods, device)
     try:
         structures = structure_infos(config)
-        items = build_work(config, site_counts(structures), device)
+        cells = cell_structures(structures)
+        items = build_work(config, site_counts(structures, cells), device, graph_sizes(config, cells))
         infos = [item.info for item in items]
         if resume:
             writer, done_ids = StoreWriter.resume(path, tasks=infos, config_hash=config.content_hash)
@@ -262,7 +304,7 @@ def run_campaign(
 
     selected = _selector(only)
     todo = dispatch_order([it for it in items if it.info.task_id not in done_ids and selected(it.info)],
-                          learned={it.info.method for it in items if it.info.task_id in done_ids})
+                          learned={probe_key(it.info) for it in items if it.info.task_id in done_ids})
     total = len(items)
     counts = {"done": len(done_ids), "failed": 0}
     interrupted: KeyboardInterrupt | None = None

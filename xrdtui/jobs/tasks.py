@@ -44,7 +44,7 @@ class WorkItem:
     strain: str = StrainForm.CARTESIAN  # how lattice noise deforms the cell (engine.noise)
     part: tuple[int, int] | None = None  # members [start, stop) when a task is split across workers
     device: str = "cpu"  # torch device of the simulator, descent and CHGNet (engine.devices)
-    cost_sites: int | None = None  # sites the method computes with, when not info.n_sites (a primitive cell)
+    cost_size: float | None = None  # one member's work per step for the cost model (Method.member_size)
 
     @property
     def members(self) -> tuple[int, int]:
@@ -119,9 +119,11 @@ def task_cell(config: ExperimentConfig, noise: str) -> str:
     return config.cell if noise == Noise.COORDS else Cell.CONVENTIONAL
 
 
-def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu") -> list[WorkItem]:
+def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu",
+               graph_sizes: dict | None = None) -> list[WorkItem]:
     """All tasks of ``config`` in a deterministic order, to run on torch ``device``. ``n_sites`` maps
-    (structure label, cell) -> N (a plain label stands for its conventional cell).
+    (structure label, cell) -> N (a plain label stands for its conventional cell); ``graph_sizes`` maps
+    (label, cell) -> CHGNet graph size (engine.chgnet_graph.graph_cost_size) for the methods sized by it.
 
     Each method says which modes it runs in, how many trajectory rows its settings make, how many of the
     distortions it judges and whether it moves coordinates (``xrdtui.methods``)."""
@@ -133,6 +135,7 @@ def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu") -> 
             sites = n_sites[(label, cell)] if (label, cell) in n_sites else n_sites[label]
             # lattice noise keeps every translation: a method may relax the primitive cell instead
             primitive = n_sites.get((label, str(Cell.PRIMITIVE))) if noise == Noise.LATTICE else None
+            sizes = graph_sizes or {}
             for level in levels:
                 for name in config.methods:
                     method = get_method(name)
@@ -151,9 +154,11 @@ def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu") -> 
                             seed=config.seed,
                             cell=cell,
                         )
-                        cost_sites = primitive if primitive and method.reduces_supercells(settings) else None
+                        reduced = bool(primitive) and method.reduces_supercells(settings)
+                        used = str(Cell.PRIMITIVE) if reduced else str(cell)  # the cell the method computes on
+                        size = method.member_size(primitive if reduced else sites, sizes.get((label, used)))
                         items.append(WorkItem(info, source, config.distortions, config.tables, config.strain,
-                                              device=device, cost_sites=cost_sites))
+                                              device=device, cost_size=size))
     return items
 
 

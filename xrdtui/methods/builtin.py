@@ -56,7 +56,7 @@ register_method(Method(
     similarity="cosine",
     run=run_start,
     modes=(Mode.START,),
-    cost=0.05,
+    cost=300.0,  # matching the starts, ~0.5 s a task: cosine descent's worker-s per cost unit (paper sweep 2026-12-04)
     label="no optimisation",
     colour="#999999",
     axis_label="cosine loss of the start",
@@ -202,7 +202,10 @@ register_method(Method(
     members=(CHGNET.name, "members"),
     tracks_coords=lambda noise: True,  # CHGNet moves atoms and cell
     splittable=True,
-    cost=8.0,  # measured on the paper sweep: 9.0e-6 worker-s per cost unit vs 4.6e-5 for XRD descent at cost 1
+    # per graph-sized member-step; 11 makes its worker-s per cost unit that of cosine descent (3.8e-5 at
+    # weight 1 vs 3.4e-6 on the paper sweep of 2026-12-04), so longest first compares like with like
+    cost=11.0,
+    sized_by_graph=True,
     reduces_supercells=lambda settings: settings[CHGNET.name].supercells == "reduce",
     warm=warm_chgnet, calls_chgnet=True,
     label="CHGNet",

@@ -85,9 +85,14 @@ class Method:
     objects (table name -> object). ``members``: a (table, key) whose value caps the members per task
     (CHGNet relaxes only the first k distortions of each batch when ``[chgnet] members = k``).
     ``tracks_coords(noise)``: whether its trajectories move (and the store keeps) fractional coordinates.
-    ``cost``: relative cost of one member-step, for scheduling (longest first) and ETAs.
+    ``cost``: relative cost of one member-step, for scheduling (longest first) and ETAs (:meth:`task_cost`).
+    ``step_overhead``: what one step costs beyond its members, in member-size units; None (default): a descent
+    step's fixed part DESCENT_STEP_OVERHEAD for descent and hybrid methods, 0 for a relaxation (its per-member
+    optimiser steps dominate) and the baseline.
+    ``sized_by_graph``: a member's size is CHGNet's graph (engine.chgnet_graph.graph_cost_size) rather than
+    its sites + SITE_OFFSET.
     ``reduces_supercells(settings)``: whether, with these settings, the method works on the primitive cell of
-    a start that is an exact supercell (lattice noise in a centred cell): the cost then counts its sites.
+    a start that is an exact supercell (lattice noise in a centred cell): the cost then sizes that cell.
     ``warm(device)``: prepares a worker process before its first task (e.g. loads CHGNet's weights there).
     ``calls_chgnet``: whether its numbers come (partly) from CHGNet (the content hash then records how
     CHGNet's forces are taken, ``RelaxSettings.second_order``).
@@ -112,6 +117,8 @@ class Method:
     tracks_coords: Callable[[str], bool] = lambda noise: noise == Noise.COORDS
     splittable: bool = False
     cost: float = 1.0
+    step_overhead: float | None = None
+    sized_by_graph: bool = False
     reduces_supercells: Callable[[Mapping[str, Any]], bool] = lambda settings: False
     warm: Callable[[str], None] | None = None
     calls_chgnet: bool = False
@@ -142,18 +149,30 @@ class Method:
             return (Mode.FREE,)
         return modes
 
-    def task_cost(self, n_members: int, n_sites: int, max_steps: int, site_offset: int | None = None) -> float:
-        """Relative cost of one task: ``cost x members x (site_offset + sites) x (1 + max_steps)``, the offset
-        SITE_OFFSET unless given (benchmarks/eta_replay.py compares offsets)."""
-        offset = SITE_OFFSET if site_offset is None else site_offset
-        return self.cost * n_members * (offset + n_sites) * (1 + max_steps)
+    def member_size(self, n_sites: int, graph_size: float | None = None) -> float:
+        """One member's work per step in cost units: its CHGNet graph size where the method is sized by it
+        and the size is known, else ``n_sites + SITE_OFFSET``."""
+        if self.sized_by_graph and graph_size is not None:
+            return float(graph_size)
+        return float(n_sites + SITE_OFFSET)
+
+    def task_cost(self, n_members: int, member_size: float, max_steps: int) -> float:
+        """Relative cost of one task: ``cost x (1 + max_steps) x (step_overhead + members x member_size)``."""
+        overhead = self.step_overhead
+        if overhead is None:
+            overhead = DESCENT_STEP_OVERHEAD if self.kind in (MethodKind.DESCENT, MethodKind.HYBRID) else 0.0
+        return self.cost * (1 + max_steps) * (overhead + n_members * member_size)
 
 
-# A member-step costs what SITE_OFFSET more sites would (per-step Python and autograd overhead, matching per
-# member): small cells run slower per site. Replayed on eight finished stores (benchmarks/eta_replay.py), the ETA
-# at 10 % done came within -36 % ... +19 % of the end on the six descent sweeps with 4, against -48 % ... -3 %
-# (all low) with 1; two small CHGNet-hybrid sweeps stay far over either way (+87 % ... +205 %).
+# A member-step costs what SITE_OFFSET more sites would (per-member Python and autograd overhead), and a
+# descent step DESCENT_STEP_OVERHEAD member-sites beyond its members: benchmarks/descent_step.py on
+# 2026-12-04 (idle machine) gave 2.56 ms at 1 member and 9.93 ms at 50 for CsTlO's 6-site cell (2.59 / 8.01 ms
+# for ErPt3's 4 sites): 0.015 ms per member-site, a fixed 2.4-2.5 ms per step, about 170 member-sites. So
+# small cells and straggling members cost more per site than sites alone say. Replayed on the paper sweep of
+# 2026-12-04 (benchmarks/eta_replay.py), these, with CHGNet sized by its graph and rates per method and noise
+# type, put the ETA at 5/10/20/30 % done +24/-13/-35/-13 % off the end, against +64/-12/-53/-33 % before.
 SITE_OFFSET = 4
+DESCENT_STEP_OVERHEAD = 170.0
 
 METHODS: dict[str, Method] = {}
 SETTINGS_TABLES: dict[str, SettingsTable] = {}

@@ -1,12 +1,14 @@
 """Time left in a campaign from a cost model, not from tasks per minute (tasks differ in cost ~100-fold).
 
-Each task carries an expected relative cost c_i (method weight x members x sites x steps, written by the
-campaign). Finished tasks say how many worker seconds a unit of cost takes, per method:
+Each task carries an expected relative cost c_i (methods.registry.Method.task_cost: method weight x steps x
+(step overhead + members x member size), written by the campaign). Finished tasks say how many worker seconds
+a unit of cost takes, per method m and noise type n:
 
-    s_m = sum(wall_i) / sum(c_i)          over finished tasks of method m (wall = worker seconds)
+    s_mn = sum(wall_i) / sum(c_i)          over finished tasks of method m under noise n (wall = worker seconds)
 
-and for a method with none finished yet, the pooled s = sum(wall) / sum(c) over all finished tasks. A task
-is expected to take t_i = c_i * s_{m(i)} worker seconds; one that is running is the further along of its
+and for a group with none finished yet the method's own s_m over all its noise types, else the pooled
+s = sum(wall) / sum(c) over all finished tasks. A task is expected to take t_i = c_i * s_{m(i)n(i)} worker
+seconds; one that is running is the further along of its
 members done and its time so far, f_i = max(members_done_i / n_i, running_s_i / t_i), capped at 95 % (an
 overrunning task still has some left). The work left is  W = sum_i t_i * (1 - f_i)  over unfinished tasks, and
 
@@ -31,9 +33,10 @@ RUNNING_CAP = 0.95  # the most of its expected time a running task is taken to h
 
 def cost_eta(status: np.ndarray, cost: np.ndarray, wall_s: np.ndarray, method: np.ndarray,
              members_done: np.ndarray, n_members: np.ndarray, workers: int, done_code: int = 2,
-             failed_code: int = 3, running_s: np.ndarray | None = None) -> float:
+             failed_code: int = 3, running_s: np.ndarray | None = None, noise: np.ndarray | None = None) -> float:
     """Seconds left (see the module docstring); NaN without a finished task, finite costs or workers.
-    ``running_s``: seconds each task has been running (NaN or 0 where it is not), None when unknown."""
+    ``running_s``: seconds each task has been running (NaN or 0 where it is not), None when unknown;
+    ``noise``: each task's noise type (None: rates per method only)."""
     status = np.asarray(status)
     cost = np.asarray(cost, dtype=np.float64)
     wall = np.asarray(wall_s, dtype=np.float64)
@@ -47,8 +50,13 @@ def cost_eta(status: np.ndarray, cost: np.ndarray, wall_s: np.ndarray, method: n
     pooled = wall[learned].sum() / cost[learned].sum()
     per_method = {m: wall[learned & (method == m)].sum() / cost[learned & (method == m)].sum()
                   for m in np.unique(method[learned])}
+    noise = np.full(len(status), "") if noise is None else np.asarray(noise)
+    per_group = {(m, n): wall[sel].sum() / cost[sel].sum()
+                 for m, n in set(zip(method[learned], noise[learned]))
+                 for sel in [learned & (method == m) & (noise == n)]}
     left = ~ended
-    rate = np.array([per_method.get(m, pooled) for m in method[left]], dtype=np.float64)
+    rate = np.array([per_group.get((m, n), per_method.get(m, pooled)) for m, n in zip(method[left], noise[left])],
+                    dtype=np.float64)
     expected = cost[left] * rate
     done = np.clip(np.asarray(members_done, dtype=np.float64) / np.maximum(np.asarray(n_members), 1), 0, 1)[left]
     if running_s is not None:
@@ -59,9 +67,9 @@ def cost_eta(status: np.ndarray, cost: np.ndarray, wall_s: np.ndarray, method: n
 
 
 def summarise(columns: Mapping[str, np.ndarray], clock: Mapping[str, object], methods: np.ndarray,
-              n_members: np.ndarray, now: float, live: bool) -> Progress:
+              n_members: np.ndarray, now: float, live: bool, noises: np.ndarray | None = None) -> Progress:
     """Progress from the /progress columns (status, wall_s, cost, members_done, started_at when there) and
-    clock of a store."""
+    clock of a store; ``methods``, ``noises``, ``n_members``: each task's, from its task table."""
     status = np.asarray(columns[L.P_STATUS])
     counts = {code: int(np.count_nonzero(status == code)) for code in (PENDING, RUNNING, DONE, FAILED)}
     heartbeat = float(clock[L.C_HEARTBEAT])
@@ -85,7 +93,7 @@ def summarise(columns: Mapping[str, np.ndarray], clock: Mapping[str, object], me
             started = columns.get(L.P_STARTED_AT)
             running_s = None if started is None else np.where(running, now - np.asarray(started, np.float64), 0.0)
             by_cost = cost_eta(status, cost, columns[L.P_WALL_S], methods, np.where(status == DONE, 0, members_done),
-                               n_members, int(clock.get(L.C_WORKERS, 0)), DONE, FAILED, running_s)
+                               n_members, int(clock.get(L.C_WORKERS, 0)), DONE, FAILED, running_s, noises)
             if np.isfinite(by_cost):
                 eta, basis = by_cost, "cost model"
     return Progress(

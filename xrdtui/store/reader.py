@@ -108,6 +108,7 @@ class StoreReader:
         self._infos: list[TaskInfo] = read_task_table(f) if L.G_TASKS in f else []
         self._row = {t.task_id: i for i, t in enumerate(self._infos)}
         self._methods = np.array([t.method for t in self._infos])
+        self._noises = np.array([t.noise for t in self._infos])
         self._n_members = np.array([t.n_members for t in self._infos], dtype=np.int64)
         self._progress = f[L.G_PROGRESS] if L.G_PROGRESS in f else None
         self._structures: dict[str, StructureInfo] | None = None
@@ -167,7 +168,7 @@ class StoreReader:
         now = time.time()
         live = is_live(int(clock[L.C_WRITER_STATE]), float(clock[L.C_HEARTBEAT]), clock.get(L.C_WRITER, b""), now)[0]
         columns = {c: self._col(c) for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE, L.P_STARTED_AT)}
-        return summarise(columns, clock, self._methods, self._n_members, now, live)
+        return summarise(columns, clock, self._methods, self._n_members, now, live, self._noises)
 
     @_guard
     def tasks(self) -> list[TaskRow]:

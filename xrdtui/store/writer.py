@@ -319,7 +319,8 @@ class StoreWriter:
         columns = {c: self._p[c][...] for c in (L.P_STATUS, L.P_WALL_S, L.P_COST, L.P_MEMBERS_DONE, L.P_STARTED_AT)}
         clock = {c: self._p[c][0] for c in L.CLOCK_COLUMNS}
         return summarise(columns, clock, np.array([t.method for t in self._tasks]),
-                         np.array([t.n_members for t in self._tasks]), _now(), live=not self._closed)
+                         np.array([t.n_members for t in self._tasks]), _now(), live=not self._closed,
+                         noises=np.array([t.noise for t in self._tasks]))
 
     @_writes
     def set_plan(self, costs: Mapping[str, float], workers: int) -> None:
