@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xrdtui.errors import ConfigError, StoreError, XrdtuiError
+from xrdtui.errors import ConfigError, StoreError, XrdtuiError, describe
 from xrdtui.jobs.config import ExperimentConfig
 from xrdtui.jobs.executors import Executor, drain, make_executor
 from xrdtui.methods import get_method
@@ -335,7 +335,7 @@ def run_campaign(
             ex.close() if completed else ex.terminate()
         writer.close()
     if crashed is not None:
-        from xrdtui.errors import InternalError, describe
+        from xrdtui.errors import InternalError
 
         raise InternalError(f"the sweep stopped on an internal error ({describe(crashed)}); {counts['done']} of "
                             f"{total} tasks are stored in {path}; {resume_hint}") from crashed
@@ -403,7 +403,7 @@ def _run_loop(writer, ex: Executor, todo: list[WorkItem], total: int, counts: di
                                     f"worker lost, retrying ({attempts[key]}/{MAX_ATTEMPTS})"))
                     continue
                 reason = (f"its worker process died {MAX_ATTEMPTS} times (killed or out of memory)" if ex.lost(exc)
-                          else f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                          else describe(exc))
                 task_error.setdefault(task_id, reason[:200])
             parts_left[task_id] -= 1
             if parts_left[task_id]:

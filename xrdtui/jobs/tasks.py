@@ -128,6 +128,7 @@ def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu",
     Each method says which modes it runs in, how many trajectory rows its settings make, how many of the
     distortions it judges and whether it moves coordinates (``xrdtui.methods``)."""
     items = []
+    sizes = graph_sizes or {}
     for source in config.structures:
         label = structure_label(source)
         for noise, levels in config.noise.items():
@@ -135,7 +136,6 @@ def build_work(config: ExperimentConfig, n_sites: dict, device: str = "cpu",
             sites = n_sites[(label, cell)] if (label, cell) in n_sites else n_sites[label]
             # lattice noise keeps every translation: a method may relax the primitive cell instead
             primitive = n_sites.get((label, str(Cell.PRIMITIVE))) if noise == Noise.LATTICE else None
-            sizes = graph_sizes or {}
             for level in levels:
                 for name in config.methods:
                     method = get_method(name)

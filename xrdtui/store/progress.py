@@ -47,13 +47,14 @@ def cost_eta(status: np.ndarray, cost: np.ndarray, wall_s: np.ndarray, method: n
     learned = (status == done_code) & np.isfinite(cost) & (cost > 0) & np.isfinite(wall)
     if workers < 1 or not learned.any() or not np.isfinite(cost[~ended]).all():
         return float("nan")
-    pooled = wall[learned].sum() / cost[learned].sum()
-    per_method = {m: wall[learned & (method == m)].sum() / cost[learned & (method == m)].sum()
-                  for m in np.unique(method[learned])}
+    def rate_of(sel: np.ndarray) -> float:
+        return wall[sel].sum() / cost[sel].sum()
+
     noise = np.full(len(status), "") if noise is None else np.asarray(noise)
-    per_group = {(m, n): wall[sel].sum() / cost[sel].sum()
-                 for m, n in set(zip(method[learned], noise[learned]))
-                 for sel in [learned & (method == m) & (noise == n)]}
+    pooled = rate_of(learned)
+    per_method = {m: rate_of(learned & (method == m)) for m in np.unique(method[learned])}
+    per_group = {(m, n): rate_of(learned & (method == m) & (noise == n))
+                 for m, n in set(zip(method[learned], noise[learned]))}
     left = ~ended
     rate = np.array([per_group.get((m, n), per_method.get(m, pooled)) for m, n in zip(method[left], noise[left])],
                     dtype=np.float64)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def launch_app(target: Path, *, watch: bool = False, headless: bool = False) -> None:
+def launch_app(target: Path, *, watch: bool = False) -> None:
     """Run the app on a store file or a folder of stores (blocking until the user quits);
     ``watch`` opens straight on the live monitor of the running (or newest) campaign. A bug that ended the
     app is raised afterwards as InternalError, which the CLI prints as one line (traceback saved to a file)."""
     from xrdtui.views.app import XrdtuiApp
 
     app = XrdtuiApp(Path(target), watch=watch)
-    app.run(headless=headless)
+    app.run()
     if app.crash is not None:
         from xrdtui.errors import InternalError, describe
 

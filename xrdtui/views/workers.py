@@ -39,8 +39,9 @@ def describe(exc: BaseException) -> str:
     """One line for any error met while reading (StoreError messages are already one line)."""
     if isinstance(exc, StoreError):
         return str(exc)
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+    from xrdtui.errors import describe as type_and_message
+
+    return type_and_message(exc)
 
 
 def store_files(target: Path) -> list[Path]:
